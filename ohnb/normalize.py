@@ -1,0 +1,245 @@
+"""Normalize OpenHands V0 ``oh_event`` payloads into flat rows (pure functions, no I/O).
+
+This is the only module that knows the shapes OpenHands sends. One payload gives exactly one row dict
+whose keys are the columns of ``ohnb.schema.EVENT_COLUMNS``; ``ohnb.schema.frame_from_rows`` turns a
+list of rows into the typed DataFrame. :func:`normalize_v0` never raises: a payload it cannot read is
+kept as a row of kind ``unknown`` with the reason in ``parse_error`` and the payload itself in ``raw``.
+
+Where the shapes come from (OpenHands 0.62.0):
+
+- actions and observations: ``openhands/events/serialization/event.py`` (``event_to_dict``): keys ``id``
+  (int), ``timestamp`` (naive local ISO-8601), ``source``, ``message``, ``cause``, ``tool_call_metadata``,
+  ``llm_metrics``, and ``action`` + ``args`` or ``observation`` + ``content`` + ``extras``;
+- status messages: ``openhands/server/session/session.py`` (``send_status_message``):
+  ``{"status_update": true, "type": "info"|"error", "id": "STATUS$...", "message": str}``, title updates
+  with ``conversation_title`` and no ``id``, and ``{"error": true, "message": str}``.
+
+Column by column (V0):
+
+========================  ===============================================================================
+``id``                    the event id (int); missing for status and error messages
+``timestamp``             as sent (naive local time of the server); missing for status messages
+``received_at``           UTC epoch seconds when ohnb received it (a datetime in the DataFrame)
+``source``                ``agent`` / ``user`` / ``environment`` as sent
+``kind``                  ``action`` / ``observation`` / ``status`` / ``error`` / ``unknown``
+``type``                  the action or observation name (``run``, ``message``, ...); for status
+                          messages the status id (``STATUS$READY``), ``title`` for a title update, or
+                          the status ``type`` (``info``/``error``) when there is no id; ``error`` for
+                          ``{"error": true}``; for unknown payloads the discriminator if any
+``cause``                 the id of the action an observation answers
+``message``               the event's ``message`` (for a title update, the title)
+``content``               observation ``content``; for actions the main argument: ``content`` (message),
+                          ``command`` (run), ``code`` (run_ipython), ``url`` (browse), ``final_thought``
+                          (finish), ``content`` of think, ``file_text``/``new_str`` (write/edit) ...
+``thought``               ``args.thought`` of an action
+``agent_state``           ``extras.agent_state`` (agent_state_changed) or ``args.agent_state``
+                          (change_agent_state)
+``exit_code``             ``extras.metadata.exit_code`` of a run observation
+``path``                  ``args.path`` / ``extras.path`` of file reads and edits
+``tool_call_id``          ``tool_call_metadata.tool_call_id``
+``hidden``                ``args.hidden`` / ``extras.hidden`` (OpenHands hides some events from the UI)
+``model``                 ``tool_call_metadata.model_response.model`` where present
+``accumulated_cost``      ``llm_metrics.accumulated_cost`` (USD, running total for the conversation)
+``prompt_tokens``         ``llm_metrics.accumulated_token_usage.prompt_tokens`` (running total)
+``completion_tokens``     ``llm_metrics.accumulated_token_usage.completion_tokens`` (running total)
+``delivery``              ``replay`` / ``live`` (set by the client) or ``stored`` (read from a file)
+``attempt``               the connection attempt (1-based) that delivered the row
+``parse_error``           why the payload or one of its fields could not be read, else missing
+``raw``                   the payload exactly as received (a dict for JSON objects, else the value)
+========================  ===============================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: For each action type, the ``args`` keys whose first non-empty value fills ``content``.
+_ACTION_CONTENT_KEYS: dict[str, tuple[str, ...]] = {
+    "message": ("content",),
+    "system": ("content",),
+    "run": ("command",),
+    "run_ipython": ("code",),
+    "browse": ("url",),
+    "browse_interactive": ("browser_actions",),
+    "finish": ("final_thought", "outputs"),
+    "think": ("thought",),
+    "write": ("content",),
+    "edit": ("file_text", "new_str", "content"),
+    "read": ("path",),
+    "call_tool_mcp": ("name",),
+    "delegate": ("agent",),
+    "recall": ("query",),
+    "change_agent_state": ("agent_state",),
+    "condensation": ("summary",),
+}
+
+_NO_KEY = (
+    "payload has none of the keys 'action', 'observation', 'status_update', 'error'"
+)
+
+
+def normalize_v0(
+    payload: Any,
+    *,
+    received_at: float | None = None,
+    delivery: str | None = None,
+    attempt: int | None = None,
+    conversation_id: str | None = None,
+) -> dict[str, Any]:
+    """Turn one V0 ``oh_event`` payload into a row dict (keys: ``ohnb.schema.EVENT_COLUMNS``).
+
+    Args:
+        payload: the decoded ``oh_event`` argument: normally a JSON object (dict), but anything is
+            accepted (a string, a list, None...) and kept.
+        received_at: UTC epoch seconds when it arrived (``time.time()``), or None.
+        delivery: ``"replay"``, ``"live"`` or ``"stored"``.
+        attempt: the 1-based connection attempt that delivered it.
+        conversation_id: copied into the row.
+
+    Returns:
+        A dict with every event column. Never raises.
+    """
+    row: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "received_at": received_at,
+        "delivery": delivery,
+        "attempt": attempt,
+        "raw": payload,
+    }
+    try:
+        _fill(row, payload)
+    except Exception as exc:  # a normalizer bug must not cost the event: keep it, say why
+        row["kind"] = "unknown"
+        row["parse_error"] = f"normalizer failed: {type(exc).__name__}: {exc}"
+    return row
+
+
+def _fill(row: dict[str, Any], payload: Any) -> None:
+    if not isinstance(payload, dict):
+        row["kind"] = "unknown"
+        row["parse_error"] = f"payload is {type(payload).__name__}, not a JSON object"
+        return
+    errors: list[str] = []
+    get = payload.get
+    is_status = "status_update" in payload
+    # Status messages carry string ids such as STATUS$READY: they are not event ids.
+    row["id"] = None if is_status else _int_field(payload, "id", errors)
+    row["timestamp"] = _str_field(payload, "timestamp", errors)
+    row["source"] = _str_field(payload, "source", errors)
+    row["message"] = _str_field(payload, "message", errors)
+    row["cause"] = _int_field(payload, "cause", errors)
+
+    if "action" in payload:
+        row["kind"] = "action"
+        atype = _str_field(payload, "action", errors)
+        row["type"] = atype
+        args = _dict_field(payload, "args", errors)
+        row["thought"] = _text(args.get("thought"))
+        row["content"] = _first_text(args, _ACTION_CONTENT_KEYS.get(atype or "", ("content",)))
+        row["path"] = _text(args.get("path"))
+        if atype == "change_agent_state":
+            row["agent_state"] = _text(args.get("agent_state"))
+        hidden = args.get("hidden")
+    elif "observation" in payload:
+        row["kind"] = "observation"
+        row["type"] = _str_field(payload, "observation", errors)
+        row["content"] = _str_field(payload, "content", errors)
+        extras = _dict_field(payload, "extras", errors)
+        if row["type"] == "agent_state_changed":
+            row["agent_state"] = _text(extras.get("agent_state"))
+        metadata = extras.get("metadata")
+        if isinstance(metadata, dict):
+            code = metadata.get("exit_code")
+            row["exit_code"] = code if isinstance(code, int) and not isinstance(code, bool) else None
+        row["path"] = _text(extras.get("path"))
+        hidden = extras.get("hidden")
+    elif is_status:
+        row["kind"] = "status"
+        status_id = get("id")
+        if isinstance(status_id, str) and status_id:
+            row["type"] = status_id
+        elif "conversation_title" in payload:
+            row["type"] = "title"
+            row["message"] = _text(payload.get("conversation_title"))
+        else:
+            row["type"] = _text(payload.get("type")) or "status"
+        hidden = None
+    elif "error" in payload:
+        row["kind"] = "error"
+        row["type"] = "error"
+        hidden = None
+    else:
+        row["kind"] = "unknown"
+        row["type"] = _text(get("kind") or get("type"))
+        errors.append(_NO_KEY)
+        hidden = None
+
+    row["hidden"] = hidden if isinstance(hidden, bool) else None
+    _fill_metadata(row, payload)
+    if errors:
+        row["parse_error"] = "; ".join(errors)
+
+
+def _fill_metadata(row: dict[str, Any], payload: dict) -> None:
+    tcm = payload.get("tool_call_metadata")
+    if isinstance(tcm, dict):
+        row["tool_call_id"] = _text(tcm.get("tool_call_id"))
+        response = tcm.get("model_response")
+        if isinstance(response, dict):
+            row["model"] = _text(response.get("model"))
+    metrics = payload.get("llm_metrics")
+    if isinstance(metrics, dict):
+        cost = metrics.get("accumulated_cost")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            row["accumulated_cost"] = float(cost)
+        usage = metrics.get("accumulated_token_usage")
+        if isinstance(usage, dict):
+            row["prompt_tokens"] = _int_value(usage.get("prompt_tokens"))
+            row["completion_tokens"] = _int_value(usage.get("completion_tokens"))
+
+
+def _int_value(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _int_field(payload: dict, key: str, errors: list[str]) -> int | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    errors.append(f"{key} is {type(value).__name__} {value!r:.40}, not an integer")
+    return None
+
+
+def _str_field(payload: dict, key: str, errors: list[str]) -> str | None:
+    value = payload.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    errors.append(f"{key} is {type(value).__name__}, not a string")
+    return str(value)
+
+
+def _dict_field(payload: dict, key: str, errors: list[str]) -> dict:
+    value = payload.get(key)
+    if isinstance(value, dict):
+        return value
+    if value is not None:
+        errors.append(f"{key} is {type(value).__name__}, not an object")
+    return {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    return repr(value)
+
+
+def _first_text(args: dict, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = args.get(key)
+        if value not in (None, ""):
+            return _text(value)
+    return None

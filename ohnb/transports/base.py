@@ -1,0 +1,51 @@
+"""What every transport reports about one connection attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class AttemptEnd:
+    """How one connection attempt ended.
+
+    Attributes:
+        outcome: ``connected`` (it opened, and later ended), ``refused`` (the server said no: final),
+            ``timeout`` (no progress for ``connect_timeout`` seconds), ``transport_error`` (could not
+            reach the server, or the connection broke before it opened), ``closed_by_user``.
+        error: the error text (the server's refusal wording, or the transport's), secrets removed.
+        disconnect_reason: for an attempt that opened, why it ended: ``server disconnect``,
+            ``transport error`` or ``client disconnect`` (python-socketio's reasons).
+    """
+
+    outcome: str
+    error: str | None = None
+    disconnect_reason: str | None = None
+
+
+@dataclass
+class Handlers:
+    """Callbacks a transport calls on the event loop's thread, in the order things arrived.
+
+    Attributes:
+        on_event: one decoded event payload (anything: normally a dict).
+        on_open: the connection opened; for V0 the history replay is complete at this point.
+        on_other: an unexpected message ``(name, args)``, kept as an unknown row.
+    """
+
+    on_event: Callable[[Any], None]
+    on_open: Callable[[], None]
+    on_other: Callable[[str, tuple], None]
+
+
+def scrub(text: str | None, secret: str | None) -> str | None:
+    """``text`` with every occurrence of ``secret`` (plain or URL-encoded) replaced by ``***``."""
+    if not text or not secret:
+        return text
+    from urllib.parse import quote, quote_plus
+
+    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        text = text.replace(form, "***")
+    return text

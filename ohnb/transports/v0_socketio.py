@@ -1,0 +1,213 @@
+"""V0 transport: one python-socketio ``AsyncClient`` connection attempt at a time.
+
+Facts this relies on (openhands/server/listen_socket.py, OpenHands 0.62.0, and the captures in
+shared/fixtures/captures/v0_real_server_*):
+
+- the query string carries ``conversation_id``, ``latest_event_id`` and ``session_api_key``;
+- the server replays every stored event with id > ``latest_event_id`` *inside* its connect handler, so
+  the replay arrives before the Socket.IO CONNECT packet: when ``connect`` fires, the replay is complete;
+- a refusal is a ``connect_error`` with ``{"message": ...}``, and may come after a replay.
+
+python-socketio's built-in reconnection is switched off: it reuses the first URL and so replays the whole
+history again on every reconnect, and it does not reconnect after a server-side disconnect. The
+reconnect loop lives in ``ohnb.conversation``; this class runs exactly one attempt per :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+import socketio
+
+from ohnb.errors import NotConnected
+from ohnb.transports.base import AttemptEnd, Handlers, scrub
+from ohnb.urls import ServerAddress
+
+logger = logging.getLogger("ohnb.transports.v0")
+
+
+class V0Transport:
+    """Connects to a V0 OpenHands server over Socket.IO (websocket transport, namespace ``/``).
+
+    Args:
+        address: where the conversation lives (``ohnb.urls.parse_address``).
+        session_api_key: sent as the ``session_api_key`` query parameter; never logged or stored.
+        connect_timeout: seconds without progress (no replayed event, no CONNECT) before an attempt
+            counts as a ``timeout``; also engine.io's request timeout.
+        ssl_verify: verify TLS certificates (``https``/``wss`` servers).
+    """
+
+    protocol = "v0"
+
+    def __init__(
+        self,
+        address: ServerAddress,
+        *,
+        session_api_key: str | None = None,
+        connect_timeout: float = 20.0,
+        ssl_verify: bool = True,
+    ) -> None:
+        self.address = address
+        self._key = session_api_key
+        self.connect_timeout = connect_timeout
+        self.ssl_verify = ssl_verify
+        self._sio: socketio.AsyncClient | None = None
+        self._closing = False
+
+    def _url(self, latest_event_id: int | None) -> str:
+        query = {
+            "conversation_id": self.address.conversation_id,
+            "latest_event_id": -1 if latest_event_id is None else latest_event_id,
+        }
+        if self._key:
+            query["session_api_key"] = self._key
+        return f"{self.address.base_url}?{urlencode(query)}"
+
+    async def run(self, latest_event_id: int | None, handlers: Handlers) -> AttemptEnd:
+        """Run one attempt until it ends; never raises for network or server trouble.
+
+        Args:
+            latest_event_id: resume point: the server replays ids greater than this (None: all).
+            handlers: called for each event, on open, and for unexpected messages.
+
+        Returns:
+            How the attempt ended (``AttemptEnd``).
+        """
+        self._closing = False
+        sio = socketio.AsyncClient(
+            reconnection=False,
+            handle_sigint=False,
+            logger=False,
+            engineio_logger=False,
+            request_timeout=self.connect_timeout,
+            ssl_verify=self.ssl_verify,
+        )
+        self._sio = sio
+        progress = asyncio.Event()
+        state: dict[str, Any] = {"opened": False, "refused": None, "reason": None}
+
+        def on_event(data: Any = None, *extra: Any) -> None:
+            # Synchronous on purpose: engine.io runs each message in its own task, and order holds
+            # only while a handler stores its event before any await.
+            handlers.on_event(data if not extra else [data, *extra])
+            progress.set()
+
+        def on_connect() -> None:
+            state["opened"] = True
+            handlers.on_open()
+            progress.set()
+
+        def on_connect_error(data: Any = None) -> None:
+            message = data.get("message") if isinstance(data, dict) else data
+            state["refused"] = str(message) if message is not None else "connection refused"
+            progress.set()
+
+        def on_disconnect(reason: Any = None) -> None:
+            state["reason"] = str(reason) if reason is not None else None
+            progress.set()
+
+        def on_any(event: str, *args: Any) -> None:
+            handlers.on_other(event, args)
+            progress.set()
+
+        sio.on("oh_event", on_event)
+        sio.on("connect", on_connect)
+        sio.on("connect_error", on_connect_error)
+        sio.on("disconnect", on_disconnect)
+        sio.on("*", on_any)
+
+        try:
+            await sio.connect(
+                self._url(latest_event_id),
+                transports=["websocket"],
+                socketio_path=self.address.socketio_path,
+                wait=False,
+            )
+        except (socketio.exceptions.ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            await self._shutdown(sio)
+            if self._closing:
+                return AttemptEnd("closed_by_user")
+            if state["refused"] is not None:
+                return AttemptEnd("refused", scrub(state["refused"], self._key))
+            return AttemptEnd("transport_error", scrub(_describe(exc), self._key))
+
+        ended = asyncio.ensure_future(sio.eio.wait())
+        ended.add_done_callback(lambda _: progress.set())
+        try:
+            # Wait for CONNECT, a refusal or the end, allowing connect_timeout without progress.
+            while not (state["opened"] or state["refused"] is not None or ended.done()):
+                progress.clear()
+                try:
+                    await asyncio.wait_for(progress.wait(), self.connect_timeout)
+                except asyncio.TimeoutError:
+                    if not (state["opened"] or state["refused"] is not None or ended.done()):
+                        await self._shutdown(sio)
+                        await _drain(ended)
+                        return AttemptEnd(
+                            "timeout",
+                            f"no progress for {self.connect_timeout:g} s before the server's CONNECT",
+                        )
+            if state["refused"] is not None and not state["opened"]:
+                await self._shutdown(sio)
+                await _drain(ended)
+                return AttemptEnd("refused", scrub(state["refused"], self._key))
+            await asyncio.shield(ended)
+        except asyncio.CancelledError:
+            await self._shutdown(sio)
+            raise
+        finally:
+            self._sio = None
+        # Let message tasks engine.io already started store their events before we report.
+        for _ in range(2):
+            await asyncio.sleep(0)
+        if not state["opened"]:
+            if self._closing:
+                return AttemptEnd("closed_by_user")
+            return AttemptEnd("transport_error", "connection closed before the server's CONNECT")
+        reason = state["reason"] or ("client disconnect" if self._closing else "transport error")
+        return AttemptEnd("connected", disconnect_reason=reason)
+
+    async def emit(self, event: str, data: Any) -> None:
+        """Send ``event`` with ``data`` on the open connection.
+
+        Raises:
+            NotConnected: no connection is open.
+        """
+        sio = self._sio
+        if sio is None or not sio.connected or not sio.namespaces:
+            raise NotConnected("not connected to the server")
+        await sio.emit(event, data)
+
+    async def close(self) -> None:
+        """End the attempt under way, if any (its outcome becomes ``closed_by_user``)."""
+        self._closing = True
+        if self._sio is not None:
+            await self._shutdown(self._sio)
+
+    @staticmethod
+    async def _shutdown(sio: socketio.AsyncClient) -> None:
+        try:
+            await sio.disconnect()
+        except Exception:  # already gone: nothing left to close
+            logger.debug("disconnect after failure raised", exc_info=True)
+        if sio.eio.state != "disconnected":
+            try:
+                await sio.eio.disconnect(abort=True)
+            except Exception:
+                logger.debug("engine.io abort raised", exc_info=True)
+
+
+async def _drain(task: asyncio.Future) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(task), 2.0)
+    except (asyncio.TimeoutError, Exception):
+        task.cancel()
+
+
+def _describe(exc: BaseException) -> str:
+    parts = [str(a) for a in getattr(exc, "args", ()) if a not in (None, "")]
+    text = ": ".join(dict.fromkeys(parts)) or type(exc).__name__
+    return text
