@@ -362,6 +362,7 @@ class Conversation:
             )
             if log.append(record):
                 row["events_live" if opened else "events_replayed"] += 1
+                self._changed.set()
                 state = record.get("agent_state")
                 if state is not None and record.get("type") == "agent_state_changed":
                     if state != self.agent_state:

@@ -127,11 +127,12 @@ class V0Transport:
                 wait=False,
             )
         except (socketio.exceptions.ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            # The engine.io handshake failed: python-socketio also fires connect_error for it, but
+            # that is not the server's refusal (which needs an open engine.io connection).
             await self._shutdown(sio)
+            self._sio = None
             if self._closing:
                 return AttemptEnd("closed_by_user")
-            if state["refused"] is not None:
-                return AttemptEnd("refused", scrub(state["refused"], self._key))
             return AttemptEnd("transport_error", scrub(_describe(exc), self._key))
 
         ended = asyncio.ensure_future(sio.eio.wait())

@@ -1,0 +1,224 @@
+"""The ``ohnb`` command: ``ohnb demo`` (and ``ohnb serve``).
+
+Errors a user can cause (a bad path, a bad flag) print one line on stderr and exit with status 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+EXAMPLES = """examples:
+  ohnb demo                          replay the bundled real conversation, force a reconnect, print tables
+  ohnb demo -o /tmp/out --speed 500  faster live part, results in /tmp/out
+  ohnb serve --port 3000             serve the bundled conversation for your own client or notebook
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ohnb`` console script; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="ohnb",
+        description="Watch, record and analyze OpenHands conversations.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="record a real conversation from the embedded server and print the analyses",
+        description=(
+            "Starts the embedded V0 server with a real recorded OpenHands conversation, records it "
+            "with the background client (replay first, then the rest live), forces one disconnect "
+            "midway to show a resumed reconnect, prints the summary tables and writes the events "
+            "and attempts as parquet."
+        ),
+        epilog="example:\n  ohnb demo -o ./ohnb-demo-output --speed 200",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("source", nargs="?", help="a stored V0 conversation (default: bundled)")
+    demo.add_argument("-o", "--output", default="ohnb-demo-output", help="output folder")
+    demo.add_argument("--speed", type=float, default=200.0, help="live playback speed factor")
+    demo.add_argument("--max-gap", type=float, default=0.05, help="longest live wait, seconds")
+    demo.add_argument(
+        "--live-fraction", type=float, default=0.5, help="share of the events played live (0..1)"
+    )
+    demo.add_argument(
+        "--no-disconnect", action="store_true", help="do not force the midway disconnect"
+    )
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a stored conversation over Socket.IO like a V0 OpenHands server",
+        epilog="example:\n  ohnb serve --port 3000 --speed 20 --live-fraction 0.5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("source", nargs="?", help="a stored V0 conversation (default: bundled)")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--conversation-id", default="ohnb-demo")
+    serve.add_argument("--speed", type=float, default=1.0)
+    serve.add_argument("--max-gap", type=float, default=2.0)
+    serve.add_argument("--live-fraction", type=float, default=0.0)
+    serve.add_argument(
+        "--session-api-key-env",
+        metavar="VAR",
+        help="require the session API key held in this environment variable",
+    )
+
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        return _serve(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f"ohnb {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _live_from(events: list[dict], fraction: float) -> int | None:
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"--live-fraction must be between 0 and 1, got {fraction}")
+    if fraction == 0 or not events:
+        return None
+    ids = sorted(e["id"] for e in events)
+    return ids[min(len(ids) - 1, int(len(ids) * (1 - fraction)))]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from ohnb.servers import V0ReplayServer
+    from ohnb.stores import read_v0_events
+
+    key = None
+    if args.session_api_key_env:
+        key = os.environ.get(args.session_api_key_env)
+        if not key:
+            raise ValueError(f"environment variable {args.session_api_key_env} is empty or unset")
+    events = read_v0_events(args.source)
+    server = V0ReplayServer(
+        events,
+        conversation_id=args.conversation_id,
+        port=args.port,
+        speed=args.speed,
+        max_gap=args.max_gap,
+        live_from=_live_from(events, args.live_fraction),
+        session_api_key=key,
+    )
+
+    async def run() -> None:
+        async with server:
+            print(
+                f"Serving {len(events)} events of conversation {args.conversation_id!r} at "
+                f"{server.url} (Socket.IO path /socket.io). Ctrl-C stops."
+            )
+            await asyncio.Event().wait()
+
+    asyncio.run(run())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ohnb.servers import V0ReplayServer
+    from ohnb.stores import read_v0_events
+
+    events = read_v0_events(args.source)
+    live_from = _live_from(events, args.live_fraction)
+    server = V0ReplayServer(
+        events, speed=args.speed, max_gap=args.max_gap, live_from=live_from
+    ).start_in_thread()
+    try:
+        print(
+            f"Embedded V0 server at {server.url}: conversation {server.conversation_id!r}, "
+            f"{len(events)} stored events (ids {events[0]['id']}..{events[-1]['id']}), "
+            f"events from id {live_from} played live at {args.speed:g}x."
+        )
+        conv = asyncio.run(_record(server, args))
+    finally:
+        server.stop_thread()
+    _report(conv, server, Path(args.output))
+    return 0
+
+
+async def _record(server, args: argparse.Namespace):
+    import ohnb
+    from tqdm.auto import tqdm
+
+    policy = ohnb.RetryPolicy(base=0.2, cap=2.0, connect_timeout=20.0)
+    bar = tqdm(unit="ev", desc="recording", disable=args.no_progress, file=sys.stdout)
+    conv = ohnb.connect(server.url, server.conversation_id, retry=policy)
+    unsubscribe = conv.log.subscribe(lambda start, rows: bar.update(len(rows)))
+    try:
+        await conv.history_complete(timeout=60)
+        replayed = len(conv.log)
+        if not args.no_disconnect and server.pending_live:
+            # Midway through the live part, cut the transport as a network failure would.
+            half = replayed + max(1, server.pending_live // 2)
+            await conv.wait_until(lambda c: len(c.log) >= half or server.is_live_done, timeout=120)
+            await asyncio.to_thread(server.drop_connections_threadsafe, abrupt=True)
+            bar.write(f"forced a disconnect after {len(conv.log)} events; resuming...")
+        await asyncio.to_thread(server.wait_live_done_threadsafe, 300)
+        sent = _ids_sent(server)
+        await conv.wait_until(lambda c: sent <= _held(c) and c.connection_state == "OPEN", 60)
+    finally:
+        unsubscribe()
+        bar.close()
+        await conv.close()
+    return conv
+
+
+def _ids_sent(server) -> set[int]:
+    return {e["id"] for _, e in list(server.emitted) if isinstance(e.get("id"), int)}
+
+
+def _held(conv) -> set[int]:
+    return {r["id"] for r in conv.log.rows if isinstance(r.get("id"), int)}
+
+
+def _report(conv, server, output: Path) -> None:
+    from ohnb.analysis import event_type_counts, reconnect_summary, replay_latency
+    from ohnb.export import to_parquet
+
+    events, attempts = conv.events, conv.attempts
+    pd.set_option("display.width", 120)
+    pd.set_option("display.max_columns", 20)
+    sent, held = _ids_sent(server), _held(conv)
+    print()
+    print(
+        f"Recorded {len(events)} events: server sent {len(sent)} distinct ids, "
+        f"{len(sent - held)} lost, {int(events['id'].duplicated().sum())} stored twice, "
+        f"{conv.duplicates} duplicate copies dropped; final agent state: {conv.agent_state}."
+    )
+    print("\nEvent types (top 12):")
+    print(event_type_counts(events).head(12).to_string(index=False))
+    print("\nConnection attempts:")
+    shown = attempts[
+        ["attempt", "delay_s", "outcome", "resumed_from", "events_replayed", "events_live",
+         "duplicates", "disconnect_reason"]
+    ]
+    print(shown.to_string(index=False))
+    print("\nReplay latency (seconds, per attempt):")
+    latency = replay_latency(events, attempts)
+    print(latency.drop(columns=["started_at"]).round(4).to_string(index=False))
+    print("\nReconnect summary:")
+    print(reconnect_summary(attempts).round(3).to_string(index=False))
+    events_path = to_parquet(events, output / "events.parquet")
+    attempts_path = to_parquet(attempts, output / "attempts.parquet")
+    print(f"\nWrote {events_path} and {attempts_path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
