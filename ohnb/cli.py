@@ -88,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _run(coro):
+    """``asyncio.run(coro)``, on a worker thread when this thread already runs a loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ohnb-cli") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _live_from(events: list[dict], fraction: float) -> int | None:
     if not 0 <= fraction <= 1:
         raise ValueError(f"--live-fraction must be between 0 and 1, got {fraction}")
@@ -127,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
             )
             await asyncio.Event().wait()
 
-    asyncio.run(run())
+    _run(run())
     return 0
 
 
@@ -146,7 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"{len(events)} stored events (ids {events[0]['id']}..{events[-1]['id']}), "
             f"events from id {live_from} played live at {args.speed:g}x."
         )
-        conv = asyncio.run(_record(server, args))
+        conv = _run(_record(server, args))
     finally:
         server.stop_thread()
     _report(conv, server, Path(args.output))

@@ -51,6 +51,7 @@ Column by column (V0):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: For each action type, the ``args`` keys whose first non-empty value fills ``content``.
@@ -234,12 +235,16 @@ def _text(value: Any) -> str | None:
         return value
     if isinstance(value, (int, float, bool)):
         return str(value)
-    return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _first_text(args: dict, keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = args.get(key)
-        if value not in (None, ""):
-            return _text(value)
+        if value is None or value == "" or (isinstance(value, (dict, list)) and not value):
+            continue
+        return _text(value)
     return None

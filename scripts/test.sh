@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of ohnb on a fresh machine: installs what the tests need, then runs them.
-#   - the widget front end (npm ci, type-check, vitest, build into ohnb/static/);
+# (npm install, not npm ci: the registry here lacks rollup's optional per-platform packages, so the
+# lock file cannot list them all and npm ci refuses it; install honours the lock for the rest.)
+#   - the widget front end (npm install, type-check, vitest, build into ohnb/static/);
 #   - ohnb itself with its test extras (pip, editable);
 #   - Debian's chromium for the real-browser tests (Playwright's own browser download cannot work here);
 #   - pytest over tests/ (extra arguments are passed to pytest).
@@ -8,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== front end: install, type-check, unit tests, build"
-(cd js && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build)
+(cd js && npm install --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build)
 
 echo "== python: install ohnb with test extras"
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"

@@ -1,0 +1,1125 @@
+"""An embedded OpenHands V0 (Socket.IO) server that replays a stored conversation.
+
+It imitates what a client of a real openhands-ai 0.62 server sees on the wire (see the project's
+``docs/openhands-protocol.md``, section V0, and ``fixtures/captures/v0_real_server_*``):
+
+* transport: python-socketio ``AsyncServer`` (engine.io 4) at ``/socket.io``, namespace ``/``,
+  ``cors_allowed_origins="*"``, ``max_http_buffer_size`` 4 MiB, ping interval 25 s / timeout 20 s
+  (``openhands/server/shared.py``). Served here by aiohttp on ``127.0.0.1``.
+* ``connect`` follows ``openhands/server/listen_socket.py`` (0.62 era): query ``conversation_id``
+  (required), ``latest_event_id`` (int, default -1, a non-integer counts as -1),
+  ``session_api_key`` (only checked when the server has a key). The stored events with
+  ``id > latest_event_id`` are replayed inside the connect handler, i.e. BEFORE the Socket.IO
+  CONNECT packet, as ``oh_event``; NullAction / NullObservation / RecallAction are skipped and
+  only the LAST ``agent_state_changed`` observation is sent, after all the others. Then the
+  connection joins room ``room:{conversation_id}`` (``openhands/server/constants.py`` ROOM_KEY,
+  ``StandaloneConversationManager.join_conversation``).
+* live events follow ``WebSession._on_event`` (``openhands/server/session/session.py``): null
+  actions/observations are never sent; ``agent`` and ``user`` events are sent as they are;
+  ``environment`` events only when they are ``run`` (CmdOutputObservation),
+  ``agent_state_changed`` or ``recall`` observations, with ``source`` rewritten to ``"agent"``;
+  an ``error`` observation from any other source likewise. Everything is stored, so a later
+  replay carries the stored form (e.g. an environment ``change_agent_state`` action is replayed
+  but was never sent live; a RecallAction (source ``user``) is sent live but never replayed).
+* client -> server: ``oh_user_action`` and the deprecated ``oh_action``
+  (``listen_socket.py`` -> ``WebSession.dispatch``): the action is stored with source ``user``
+  and published like any other event.
+
+Refusals are ``connect_error`` packets whose data is ``{"message": str}`` (python-socketio's
+``ConnectionRefusedError(msg)``; a second positional argument would add ``"data"``, as in the real
+``{"message": "Settings not found", "data": {"msg_id": "CONFIGURATION$SETTINGS_NOT_FOUND"}}``).
+
+Deliberate differences from the real server:
+
+* unknown ``conversation_id``: the OSS server's default ``ConversationValidator``
+  (``openhands/storage/conversation/conversation_validator.py``) CREATES metadata for an unknown
+  id and ``join_conversation`` starts a fresh agent loop, so it does not refuse. Here it is
+  refused with ``"Failed to join conversation"``, the words the real server uses when
+  ``join_conversation`` returns nothing.
+* the real handler replays a snapshot of the store and only then joins the room, so an event
+  stored in between reaches neither path. Here the replay drains the store up to its end and joins
+  the room with no ``await`` in between: no gap, no duplicate.
+* scripted live events keep their original timestamps; user actions get ``datetime.now()``. The
+  real live copy of some actions also carries ``"timeout": 120.0`` (set by the runtime after the
+  event was stored, see captures/v0_real_server_live.json ids 1 and 5); not reproduced.
+* no agent reacts to user actions (no RecallAction, no state change to ``running``).
+* ``missing_key_bug``: the KeyError is raised for real, so python-engineio logs its traceback
+  ("message async handler error") at ERROR on the logger ``ohnb.servers.v0.engineio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import parse_qs
+
+import socketio
+from aiohttp import web
+from socketio.exceptions import ConnectionRefusedError as SioConnectionRefusedError
+
+from ..stores import V0Source, read_v0_events
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "REFUSAL_INVALID_SESSION_API_KEY",
+    "REFUSAL_JOIN_FAILED",
+    "REFUSAL_NO_CONVERSATION_ID",
+    "V0ReplayServer",
+    "live_form",
+    "replay_action",
+]
+
+logger = logging.getLogger("ohnb.servers.v0")
+
+_T = TypeVar("_T")
+
+NAMESPACE = "/"
+#: ``max_http_buffer_size`` of the real server (openhands/server/shared.py).
+MAX_HTTP_BUFFER_SIZE = 4 * 1024 * 1024
+
+#: connect_error messages, verbatim from openhands/server/listen_socket.py.
+REFUSAL_NO_CONVERSATION_ID = "No conversation_id in query params"
+REFUSAL_INVALID_SESSION_API_KEY = "invalid_session_api_key"
+REFUSAL_JOIN_FAILED = "Failed to join conversation"
+
+LiveStart = Literal["first_connect", "immediately", "manual"]
+FaultPhase = Literal["any", "replay", "live"]
+
+#: Status messages the real server sends when a join starts the agent loop
+#: (captures/v0_real_server_live.json, captures/v0_real_server_builtin_reconnect.log).
+_START_STATUS = ("STATUS$STARTING_RUNTIME", "STATUS$RUNTIME_STARTED")
+
+
+# ----------------------------------------------------------------------------------------------
+# the two filters
+
+
+def replay_action(event: dict[str, Any]) -> Literal["send", "skip", "hold"]:
+    """How the connect-time replay treats a stored event (openhands/server/listen_socket.py).
+
+    Returns ``"skip"`` for NullAction (``"action": "null"``), NullObservation
+    (``"observation": "null"``) and RecallAction (``"action": "recall"``); ``"hold"`` for an
+    ``agent_state_changed`` observation (only the last held one is sent, after all others);
+    ``"send"`` otherwise.
+    """
+    if event.get("action") in ("null", "recall") or event.get("observation") == "null":
+        return "skip"
+    if event.get("observation") == "agent_state_changed":
+        return "hold"
+    return "send"
+
+
+def live_form(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The dict the real server broadcasts live for a stored event, or None if it sends nothing.
+
+    Rules of ``WebSession._on_event`` (openhands/server/session/session.py): null actions and
+    observations are dropped; source ``agent``/``user`` -> sent unchanged; source ``environment``
+    -> only ``run``, ``agent_state_changed`` and ``recall`` observations, as a copy with
+    ``"source": "agent"``; an ``error`` observation whose source is neither agent nor user ->
+    copy with ``"source": "agent"``; anything else -> not sent. The input is never mutated.
+    """
+    if event.get("action") == "null" or event.get("observation") == "null":
+        return None
+    source = event.get("source")
+    if source in ("agent", "user"):
+        return event
+    observation = event.get("observation")
+    if source == "environment" and observation in ("run", "agent_state_changed", "recall"):
+        return {**event, "source": "agent"}
+    if observation == "error":
+        return {**event, "source": "agent"}
+    return None
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return ts.replace(tzinfo=None) if ts.tzinfo is not None else ts
+
+
+def _library_logger(name: str) -> logging.Logger:
+    # python-socketio / python-engineio log every packet at INFO; keep them quiet unless the
+    # application configures these loggers explicitly.
+    lg = logging.getLogger(f"ohnb.servers.v0.{name}")
+    if lg.level == logging.NOTSET:
+        lg.setLevel(logging.ERROR)
+    return lg
+
+
+@dataclass
+class _Fault:
+    k: int
+    abrupt: bool
+    during: FaultPhase
+    baseline: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class V0ReplayServer:
+    """An OpenHands V0 Socket.IO server on loopback that replays (and optionally plays live) a
+    stored conversation.
+
+    Args:
+        events: anything :func:`ohnb.stores.read_v0_events` accepts (path to a trajectory export,
+            file-store folder, evaluation JSONL, or a list of event dicts). ``None``: the bundled
+            297-event conversation. Every event must carry an integer ``id``.
+        conversation_id: the only conversation this server knows; other ids are refused with
+            ``"Failed to join conversation"``.
+        host: interface to bind; loopback by default.
+        port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
+        speed: live playback speed factor (> 0; ``float("inf")`` = no waiting).
+        max_gap: upper bound, in seconds, of the wait between two live events (idle gaps capped).
+        live_from: id of the first "live" event. Events with a smaller id are the stored history
+            at start; the others are published later, one by one, waiting
+            ``min((ts_i - ts_{i-1}) / speed, max_gap)`` seconds before each (``ts`` = the events'
+            original timestamps; the first live event is timed from the last history event).
+            ``None``: everything is history (pure replay).
+        session_api_key: when set, clients must pass ``session_api_key`` in the query (as the real
+            server does when the env var SESSION_API_KEY is set).
+        live_start: when the live clock starts: ``"first_connect"`` (when a client has connected,
+            again after each restart), ``"immediately"`` (on start) or ``"manual"``
+            (:meth:`start_live`).
+        missing_key_bug: reproduce the 0.62 bug for a client that sends NO key to a server with a
+            key: the connect handler raises KeyError, the client gets neither CONNECT nor
+            CONNECT_ERROR and its ``connect()`` times out. False: refuse like a wrong key.
+        emit_status: send the ``status_update`` messages the real server sends when a join starts
+            the agent loop (STATUS$STARTING_RUNTIME, STATUS$RUNTIME_STARTED, right after the first
+            CONNECT of each server run, to the room), and on :meth:`stop` the synthetic
+            ``agent_state_changed: stopped`` without id that a closing session emits.
+        ping_interval, ping_timeout: engine.io settings in seconds (real server: 25 / 20).
+        shutdown_timeout: seconds :meth:`stop` lets open HTTP/websocket handlers finish.
+
+    Lifecycle: ``await start()`` / ``await stop()`` run in the current event loop (also
+    ``async with``); :meth:`start_in_thread` / :meth:`stop_thread` run the server on a
+    background thread with its own loop (also ``with``). :meth:`restart` keeps the store and port.
+
+    Instrumentation (read from any thread): :attr:`emitted` (``(sid, event_dict)`` for every
+    ``oh_event`` sent, replay and live, status messages included), :attr:`stored_events`,
+    :attr:`connections` (successful connects), :attr:`refusals` (refused or stalled connects),
+    :attr:`is_live_done` / :meth:`wait_live_done`.
+
+    Fault hooks: :meth:`drop_connections`, :meth:`drop_after` (thread-safe), and
+    ``*_threadsafe`` blocking wrappers for use from other threads in thread mode.
+
+    Raises:
+        ValueError: bad ``speed``/``max_gap``/``live_start``, events without integer ids, or
+            any error of :func:`ohnb.stores.read_v0_events`.
+    """
+
+    def __init__(
+        self,
+        events: V0Source | None = None,
+        *,
+        conversation_id: str = "ohnb-demo",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        max_gap: float = 2.0,
+        live_from: int | None = None,
+        session_api_key: str | None = None,
+        live_start: LiveStart = "first_connect",
+        missing_key_bug: bool = True,
+        emit_status: bool = False,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        shutdown_timeout: float = 2.0,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not max_gap >= 0:
+            raise ValueError(f"max_gap must be >= 0 seconds, got {max_gap!r}")
+        if live_start not in ("first_connect", "immediately", "manual"):
+            raise ValueError(
+                f"live_start must be 'first_connect', 'immediately' or 'manual', got {live_start!r}"
+            )
+        if not conversation_id:
+            raise ValueError("conversation_id must be a non-empty string")
+        all_events = read_v0_events(events)
+        for n, ev in enumerate(all_events):
+            eid = ev.get("id")
+            if not isinstance(eid, int) or isinstance(eid, bool) or eid < 0:
+                raise ValueError(f"event at position {n} has no integer id: {eid!r}")
+        all_events.sort(key=lambda e: e["id"])
+
+        self.conversation_id = conversation_id
+        self.host = host
+        self.speed = float(speed)
+        self.max_gap = float(max_gap)
+        self.live_from = live_from
+        self.session_api_key = session_api_key
+        self.live_start: LiveStart = live_start
+        self.missing_key_bug = missing_key_bug
+        self.emit_status = emit_status
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.shutdown_timeout = float(shutdown_timeout)
+
+        if live_from is None:
+            history, pending = all_events, []
+        else:
+            history = [e for e in all_events if e["id"] < live_from]
+            pending = [e for e in all_events if e["id"] >= live_from]
+        self._store: list[dict[str, Any]] = list(history)
+        self._pending: collections.deque[dict[str, Any]] = collections.deque(pending)
+        self._last_id = history[-1]["id"] if history else -1
+        self._prev_ts = _parse_ts(history[-1].get("timestamp")) if history else None
+        self._id_map: dict[int, int] = {}
+
+        self._config_port = int(port)
+        self._port: int | None = None
+
+        # instrumentation
+        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        self.connections = 0
+        self.refusals = 0
+
+        # cross-thread state
+        self._lock = threading.Lock()
+        self._live_done = threading.Event()
+        if not self._pending:
+            self._live_done.set()
+        self._live_triggered = False  # start_live() called (manual) / clock started once
+        self._gate_open = True  # False while the agent is paused/stopped
+        self._fault: _Fault | None = None
+        self._sent: dict[str, dict[str, int]] = {}
+
+        # per-run state (created by start())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sio: socketio.AsyncServer | None = None
+        self._runner: web.AppRunner | None = None
+        self._running = False
+        self._live_task: asyncio.Task[None] | None = None
+        self._aux_tasks: set[asyncio.Task[Any]] = set()
+        self._bg_tasks: set[asyncio.Task[Any]] = set()
+        self._live_trigger: asyncio.Event | None = None
+        self._gate: asyncio.Event | None = None
+        self._live_done_async: asyncio.Event | None = None
+        self._alive: set[str] = set()
+        self._transports: dict[str, set[asyncio.Transport]] = {}
+        self._joined_this_run = False
+
+        # thread mode
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------------------------------
+    # properties
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (fixed across :meth:`restart`). RuntimeError before the first start
+        when ``port=0`` was given."""
+        if self._port is not None:
+            return self._port
+        if self._config_port:
+            return self._config_port
+        raise RuntimeError("V0ReplayServer: port is not known before start()")
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` (pass to ``socketio.AsyncClient.connect`` with a query string)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def room(self) -> str:
+        """The Socket.IO room of the conversation, ``room:{conversation_id}``."""
+        return f"room:{self.conversation_id}"
+
+    @property
+    def running(self) -> bool:
+        """True between a successful start() and stop()."""
+        return self._running
+
+    @property
+    def stored_events(self) -> list[dict[str, Any]]:
+        """A snapshot (new list) of the current store, in id order: history plus every live and
+        user event published so far, in their stored form."""
+        return list(self._store)
+
+    @property
+    def pending_live(self) -> int:
+        """Number of live events not yet published."""
+        return len(self._pending)
+
+    @property
+    def live_done(self) -> threading.Event:
+        """A :class:`threading.Event`, set once every live event has been published (set from
+        the start when there is nothing live). Do not set/clear it yourself."""
+        return self._live_done
+
+    @property
+    def is_live_done(self) -> bool:
+        """Thread-safe: True once every live event has been published (at once if none)."""
+        return self._live_done.is_set()
+
+    @property
+    def agent_paused(self) -> bool:
+        """True while a client's change_agent_state paused/stopped the live pacing."""
+        return not self._gate_open
+
+    # ------------------------------------------------------------------------------------------
+    # lifecycle (current loop)
+
+    async def start(self) -> None:
+        """Start listening in the running event loop (same port again after a restart).
+
+        Raises:
+            RuntimeError: already running.
+            OSError: the port cannot be bound.
+        """
+        if self._running:
+            raise RuntimeError("V0ReplayServer is already running")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*",
+            max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            logger=_library_logger("socketio"),
+            engineio_logger=_library_logger("engineio"),
+        )
+        self._track_background_tasks(sio)
+        sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
+        sio.on("oh_user_action", self._on_user_action)
+        sio.on("oh_action", self._on_user_action)
+
+        app = web.Application(middlewares=[self._make_transport_middleware()])
+        sio.attach(app)
+        runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout, access_log=None)
+        await runner.setup()
+        port = self._port if self._port is not None else self._config_port
+        site = web.TCPSite(runner, self.host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = int(runner.addresses[0][1])
+        self._sio = sio
+        self._runner = runner
+        self._alive = set()
+        self._transports = {}
+        self._joined_this_run = False
+        self._live_trigger = asyncio.Event()
+        self._gate = asyncio.Event()
+        if self._gate_open:
+            self._gate.set()
+        self._live_done_async = asyncio.Event()
+        if self._live_done.is_set():
+            self._live_done_async.set()
+        self._running = True
+        if self._pending:
+            if self.live_start == "immediately" or (
+                self.live_start == "manual" and self._live_triggered
+            ):
+                self._live_trigger.set()
+            self._live_task = loop.create_task(self._live_loop(), name="ohnb-v0-live")
+        logger.info(
+            "V0 replay server listening on %s (conversation %s, %d stored, %d live pending)",
+            self.url,
+            self.conversation_id,
+            len(self._store),
+            len(self._pending),
+        )
+
+    async def stop(self, *, abrupt: bool = False) -> None:
+        """Stop serving; the store, pending live events and counters are kept.
+
+        Connected clients are dropped first: ``abrupt=False`` -> Socket.IO server-side disconnect
+        (python-socketio clients see reason ``"server disconnect"`` and do not reconnect);
+        ``abrupt=True`` -> TCP connections aborted without goodbye (``"transport error"``,
+        clients with reconnection on will retry). Leaves no task, thread or socket behind.
+        Safe to call when not running. Must run on the server's loop (in thread mode use
+        :meth:`stop_thread`).
+        """
+        if not self._running:
+            return
+        await self._forward_check("stop")
+        self._running = False
+        sio = self._sio
+        assert sio is not None and self._runner is not None
+        tasks = [t for t in (self._live_task, *self._aux_tasks) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._live_task = None
+        self._aux_tasks.clear()
+
+        if self.emit_status and self._alive and not abrupt:
+            # WebSession.close(): synthetic AgentStateChangedObservation('', STOPPED), no id
+            closing = {
+                "message": "",
+                "observation": "agent_state_changed",
+                "content": "",
+                "extras": {"agent_state": "stopped", "reason": ""},
+            }
+            await self._broadcast(closing)
+
+        await self._drop_all(abrupt)
+        # let graceful goodbyes reach the clients, then cut whatever is left
+        for _ in range(50):
+            if not any(not s.closed for s in sio.eio.sockets.values()):
+                break
+            await asyncio.sleep(0.01)
+        for eio_sid, sock in list(sio.eio.sockets.items()):
+            if not sock.closed:
+                await self._abort_eio(eio_sid)
+        await sio.shutdown()
+        await self._runner.cleanup()
+        bg = [t for t in self._bg_tasks if not t.done()]
+        for t in bg:
+            t.cancel()
+        await asyncio.gather(*bg, return_exceptions=True)
+        self._bg_tasks.clear()
+        self._alive.clear()
+        self._transports.clear()
+        with self._lock:
+            self._sent.clear()
+        self._sio = None
+        self._runner = None
+        logger.info("V0 replay server on port %s stopped", self._port)
+
+    async def restart(self, pause: float = 0.0, *, abrupt: bool = True) -> None:
+        """Stop (``abrupt`` as in :meth:`stop`; default: like a killed server), wait ``pause``
+        seconds, start again on the SAME port with the same store. Pending live events resume
+        according to ``live_start`` (first_connect: at the next connect). Awaitable from any
+        loop (forwards to the server's loop)."""
+        await self._on_server_loop(self._restart(pause, abrupt))
+
+    async def _restart(self, pause: float, abrupt: bool) -> None:
+        await self.stop(abrupt=abrupt)
+        if pause > 0:
+            await asyncio.sleep(pause)
+        await self.start()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------------------------------
+    # lifecycle (thread mode)
+
+    def start_in_thread(self, timeout: float = 10.0) -> Self:
+        """Run the server on a daemon thread with its own event loop; returns ``self`` once it is
+        listening.
+
+        Raises:
+            RuntimeError: already running in a thread, or it did not come up within ``timeout``.
+            OSError: the port cannot be bound (re-raised from the thread).
+        """
+        if self._thread is not None:
+            raise RuntimeError("V0ReplayServer is already running in a thread")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._thread_loop = loop
+            try:
+                try:
+                    loop.run_until_complete(self.start())
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    failure.append(exc)
+                    return
+                finally:
+                    ready.set()
+                loop.run_forever()
+            finally:
+                try:
+                    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                    for t in pending:
+                        t.cancel()
+                    if pending:
+                        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                finally:
+                    asyncio.set_event_loop(None)
+                    loop.close()
+
+        thread = threading.Thread(target=main, name="ohnb-v0-server", daemon=True)
+        self._thread = thread
+        thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"V0ReplayServer did not start within {timeout} s")
+        if failure:
+            thread.join(timeout)
+            self._thread = None
+            self._thread_loop = None
+            raise failure[0]
+        return self
+
+    def stop_thread(self, timeout: float = 10.0, *, abrupt: bool = False) -> None:
+        """Stop a server started with :meth:`start_in_thread` and join its thread (no-op if not
+        running in a thread). ``abrupt`` as in :meth:`stop`."""
+        thread, loop = self._thread, self._thread_loop
+        if thread is None or loop is None:
+            return
+        try:
+            if not loop.is_closed():
+                fut = asyncio.run_coroutine_threadsafe(self.stop(abrupt=abrupt), loop)
+                fut.result(timeout)
+        finally:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            self._thread = None
+            self._thread_loop = None
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+    # ------------------------------------------------------------------------------------------
+    # live control
+
+    def start_live(self) -> None:
+        """Start the live clock now (for ``live_start="manual"``; harmless otherwise).
+        Thread-safe; remembered across restarts."""
+        self._live_triggered = True
+        self._call_in_loop(self._set_trigger)
+
+    async def wait_live_done(self, timeout: float | None = None) -> bool:
+        """Wait until every live event has been published; True if so, False on timeout
+        (seconds). Awaitable from the server's loop or any other loop."""
+        if self._live_done.is_set():
+            return True
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - always inside a coroutine
+            current = None
+        if current is self._loop and self._live_done_async is not None and self._running:
+            try:
+                await asyncio.wait_for(self._live_done_async.wait(), timeout)
+            except asyncio.TimeoutError:
+                return self._live_done.is_set()
+            return True
+        return await asyncio.to_thread(self._live_done.wait, timeout)
+
+    def wait_live_done_threadsafe(self, timeout: float | None = None) -> bool:
+        """Blocking variant of :meth:`wait_live_done` for plain threads (not the server loop)."""
+        return self._live_done.wait(timeout)
+
+    # ------------------------------------------------------------------------------------------
+    # fault hooks
+
+    async def drop_connections(self, *, abrupt: bool = False) -> int:
+        """Disconnect every client now; returns how many connections were dropped.
+
+        ``abrupt=False``: Socket.IO DISCONNECT for connected clients (python-socketio:
+        ``disconnect`` handler with ``"server disconnect"``, no reconnection); a client still in
+        its connect-time replay gets an engine.io CLOSE instead (it never gets CONNECT).
+        ``abrupt=True``: queued frames are flushed, then the TCP connection is aborted with no
+        Socket.IO/engine.io goodbye (python-socketio: ``"transport error"``, then reconnection
+        if enabled). Awaitable from any loop (forwards to the server's loop).
+        """
+        return await self._on_server_loop(self._drop_all(abrupt))
+
+    def drop_connections_threadsafe(self, *, abrupt: bool = False, timeout: float = 10.0) -> int:
+        """Blocking :meth:`drop_connections` for other threads (thread mode)."""
+        return self._run_threadsafe(self._drop_all(abrupt), timeout)
+
+    def drop_after(self, k: int, *, abrupt: bool = False, during: FaultPhase = "any") -> None:
+        """Arm a one-shot fault: the first connection that has been sent ``k`` more ``oh_event``s
+        (counted from now; ``during="replay"`` counts only connect-time replay emissions,
+        ``"live"`` only live ones incl. status/user broadcasts, ``"any"`` both) is dropped right
+        after the k-th, as :meth:`drop_connections` would (``k=0``: before its next emission).
+        Works mid-replay: the client then never receives CONNECT. Re-arming replaces a pending
+        fault. Thread-safe.
+
+        Raises:
+            ValueError: ``k < 0`` or an unknown ``during``.
+        """
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        if during not in ("any", "replay", "live"):
+            raise ValueError(f"during must be 'any', 'replay' or 'live', got {during!r}")
+        with self._lock:
+            baseline = {sid: dict(c) for sid, c in self._sent.items()}
+            self._fault = _Fault(k=k, abrupt=abrupt, during=during, baseline=baseline)
+
+    def cancel_fault(self) -> None:
+        """Disarm a pending :meth:`drop_after` fault. Thread-safe."""
+        with self._lock:
+            self._fault = None
+
+    @property
+    def fault_armed(self) -> bool:
+        """True while a :meth:`drop_after` fault is waiting to fire."""
+        return self._fault is not None
+
+    def restart_threadsafe(
+        self, pause: float = 0.0, *, abrupt: bool = True, timeout: float = 30.0
+    ) -> None:
+        """Blocking :meth:`restart` for other threads (thread mode)."""
+        self._run_threadsafe(self._restart(pause, abrupt), timeout)
+
+    # ------------------------------------------------------------------------------------------
+    # Socket.IO handlers
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool | None:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        raw_latest = query.get("latest_event_id", ["-1"])[0]
+        try:
+            latest_event_id = int(raw_latest)
+        except ValueError:
+            logger.debug("invalid latest_event_id %r, using -1", raw_latest)
+            latest_event_id = -1
+        conversation_id = query.get("conversation_id", [None])[0]
+        logger.info(
+            "connect %s: conversation %s, latest_event_id %s", sid, conversation_id, latest_event_id
+        )
+        if not conversation_id:
+            self._refuse(sid, REFUSAL_NO_CONVERSATION_ID)
+        if self.session_api_key:
+            keys = query.get("session_api_key")
+            if not keys:
+                if self.missing_key_bug:
+                    self.refusals += 1
+                    logger.warning(
+                        "connect %s: no session_api_key; reproducing the upstream KeyError "
+                        "(no CONNECT, no CONNECT_ERROR; the client will time out)",
+                        sid,
+                    )
+                    raise KeyError("session_api_key")
+                self._refuse(sid, REFUSAL_INVALID_SESSION_API_KEY)
+            elif keys[0] != self.session_api_key:
+                self._refuse(sid, REFUSAL_INVALID_SESSION_API_KEY)
+        if conversation_id != self.conversation_id:
+            # the real server replays the (empty) store of an unknown id, then join fails
+            self._refuse(sid, REFUSAL_JOIN_FAILED)
+
+        self._alive.add(sid)
+        with self._lock:
+            self._sent[sid] = {"replay": 0, "live": 0}
+        if not await self._replay(sid, latest_event_id):
+            logger.info("connect %s: dropped during replay", sid)
+            self._alive.discard(sid)
+            return False
+        assert self._sio is not None
+        await self._sio.enter_room(sid, self.room)
+        self.connections += 1
+        logger.info("connect %s: joined %s", sid, self.room)
+        if not self._joined_this_run:
+            self._joined_this_run = True
+            if self.live_start == "first_connect":
+                self._live_triggered = True
+                self._set_trigger()
+            if self.emit_status:
+                self._spawn(self._send_start_status())
+        return None
+
+    def _refuse(self, sid: str, message: str) -> None:
+        self.refusals += 1
+        logger.info("connect %s refused: %s", sid, message)
+        raise SioConnectionRefusedError(message)
+
+    async def _replay(self, sid: str, latest_event_id: int) -> bool:
+        store = self._store
+        i = 0
+        held: dict[str, Any] | None = None
+        while True:
+            while i < len(store):
+                ev = store[i]
+                i += 1
+                if ev["id"] <= latest_event_id:
+                    continue
+                what = replay_action(ev)
+                if what == "skip":
+                    continue
+                if what == "hold":
+                    held = ev
+                    continue
+                if not await self._emit_to(sid, ev, "replay"):
+                    return False
+            if held is None:
+                return True
+            ev, held = held, None
+            if not await self._emit_to(sid, ev, "replay"):
+                return False
+            # events published meanwhile are sent next, then we join the room with no await
+            # in between the last length check and enter_room: no gap, no duplicate
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        logger.info("disconnect %s (%s)", sid, reason)
+        self._alive.discard(sid)
+        with self._lock:
+            self._sent.pop(sid, None)
+
+    async def _on_user_action(self, sid: str, data: Any = None) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+            logger.warning("oh_user_action from %s ignored: not an action dict: %r", sid, data)
+            return
+        action = data["action"]
+        args = data.get("args") if isinstance(data.get("args"), dict) else {}
+        now = datetime.now().isoformat()
+        if action == "message":
+            content = str(args.get("content", ""))
+            event = {
+                "id": self._next_id(),
+                "timestamp": now,
+                "source": "user",
+                "message": content,
+                "action": "message",
+                "args": {
+                    "content": content,
+                    "file_urls": list(args.get("file_urls") or []),
+                    "image_urls": list(args.get("image_urls") or []),
+                    "wait_for_response": bool(args.get("wait_for_response", False)),
+                    "security_risk": args.get("security_risk", -1),
+                },
+            }
+            await self._publish(event)
+        elif action == "change_agent_state":
+            state = str(args.get("agent_state", ""))
+            await self._publish(
+                {
+                    "id": self._next_id(),
+                    "timestamp": now,
+                    "source": "user",
+                    "message": f"Agent state changed to {state}",
+                    "action": "change_agent_state",
+                    "args": {"agent_state": state, "thought": str(args.get("thought", ""))},
+                }
+            )
+            if state in ("paused", "stopped"):
+                self._set_gate(False)
+            elif state == "running":
+                self._set_gate(True)
+            await self._publish(
+                {
+                    "id": self._next_id(),
+                    "timestamp": datetime.now().isoformat(),
+                    "source": "environment",
+                    "message": "",
+                    "observation": "agent_state_changed",
+                    "content": "",
+                    "extras": {"agent_state": state, "reason": ""},
+                }
+            )
+        else:
+            event = {k: v for k, v in data.items() if k not in ("id", "timestamp", "source")}
+            event = {"id": self._next_id(), "timestamp": now, "source": "user", **event}
+            event.setdefault("message", "")
+            await self._publish(event)
+
+    # ------------------------------------------------------------------------------------------
+    # publishing
+
+    def _next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    async def _publish(self, event: dict[str, Any]) -> None:
+        """Append to the store, then broadcast the live form to the room."""
+        self._store.append(event)
+        live = live_form(event)
+        if live is not None:
+            await self._broadcast(live)
+
+    async def _broadcast(self, data: dict[str, Any]) -> None:
+        if self._sio is None:
+            return
+        members = [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, self.room)]
+        for sid in members:
+            await self._emit_to(sid, data, "live")
+
+    async def _emit_to(self, sid: str, data: dict[str, Any], phase: str) -> bool:
+        """Send one oh_event to one connection, with accounting and fault checks; False when the
+        connection is gone or was dropped here."""
+        if sid not in self._alive or self._sio is None:
+            return False
+        fault = self._take_fault(sid, phase)
+        if fault is not None:
+            await self._drop(sid, fault.abrupt)
+            return False
+        await self._sio.emit("oh_event", data, to=sid)
+        if sid not in self._alive:
+            return False
+        self.emitted.append((sid, data))
+        with self._lock:
+            counts = self._sent.setdefault(sid, {"replay": 0, "live": 0})
+            counts[phase] += 1
+        fault = self._take_fault(sid, phase)
+        if fault is not None:
+            await self._drop(sid, fault.abrupt)
+            return False
+        return True
+
+    def _take_fault(self, sid: str, phase: str) -> _Fault | None:
+        with self._lock:
+            fault = self._fault
+            if fault is None or (fault.during != "any" and fault.during != phase):
+                return None
+            counts = self._sent.get(sid, {"replay": 0, "live": 0})
+            base = fault.baseline.get(sid, {"replay": 0, "live": 0})
+            if fault.during == "any":
+                n = sum(counts.values()) - sum(base.values())
+            else:
+                n = counts[phase] - base[phase]
+            if n < fault.k:
+                return None
+            self._fault = None
+        logger.info(
+            "fault: dropping %s after %d oh_event(s) (%s, abrupt=%s)",
+            sid,
+            n,
+            fault.during,
+            fault.abrupt,
+        )
+        return fault
+
+    # ------------------------------------------------------------------------------------------
+    # live clock
+
+    async def _live_loop(self) -> None:
+        assert self._live_trigger is not None and self._gate is not None
+        await self._live_trigger.wait()
+        while self._pending:
+            ev = self._pending[0]
+            await asyncio.sleep(self._delay_before(ev))
+            await self._gate.wait()
+            self._pending.popleft()
+            ts = _parse_ts(ev.get("timestamp"))
+            if ts is not None:
+                self._prev_ts = ts
+            await self._publish(self._adopt(ev))
+        self._mark_live_done()
+
+    def _delay_before(self, ev: dict[str, Any]) -> float:
+        ts = _parse_ts(ev.get("timestamp"))
+        if ts is None or self._prev_ts is None:
+            return 0.0
+        gap = (ts - self._prev_ts).total_seconds() / self.speed
+        return max(0.0, min(gap, self.max_gap))
+
+    def _adopt(self, ev: dict[str, Any]) -> dict[str, Any]:
+        """Give a scripted live event the next free id (its own id unless user events took it),
+        remapping ``cause``; returns the input itself when nothing changes."""
+        new_id = max(ev["id"], self._last_id + 1)
+        self._last_id = new_id
+        cause = ev.get("cause")
+        new_cause = self._id_map.get(cause, cause) if isinstance(cause, int) else cause
+        if new_id != ev["id"]:
+            self._id_map[ev["id"]] = new_id
+        if new_id == ev["id"] and new_cause == cause:
+            return ev
+        out = dict(ev)
+        out["id"] = new_id
+        if "cause" in ev:
+            out["cause"] = new_cause
+        return out
+
+    def _mark_live_done(self) -> None:
+        self._live_done.set()
+        if self._live_done_async is not None:
+            self._live_done_async.set()
+        logger.info("live playback finished (%d events stored)", len(self._store))
+
+    def _set_trigger(self) -> None:
+        if self._live_trigger is not None:
+            self._live_trigger.set()
+
+    def _set_gate(self, open_: bool) -> None:
+        self._gate_open = open_
+        if self._gate is not None:
+            if open_:
+                self._gate.set()
+            else:
+                self._gate.clear()
+
+    async def _send_start_status(self) -> None:
+        await asyncio.sleep(0)  # after the CONNECT packet
+        for status_id in _START_STATUS:
+            await self._broadcast(
+                {"status_update": True, "type": "info", "id": status_id, "message": ""}
+            )
+
+    # ------------------------------------------------------------------------------------------
+    # dropping connections
+
+    async def _drop_all(self, abrupt: bool) -> int:
+        if self._sio is None:
+            return 0
+        sio = self._sio
+        count = 0
+        for eio_sid in list(sio.eio.sockets):
+            sid = sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+            if sid is not None:
+                await self._drop(sid, abrupt)
+            elif abrupt:
+                await self._abort_eio(eio_sid)
+            else:
+                await self._close_eio(eio_sid)
+            count += 1
+        logger.info("dropped %d connection(s) (abrupt=%s)", count, abrupt)
+        return count
+
+    async def _drop(self, sid: str, abrupt: bool) -> None:
+        sio = self._sio
+        self._alive.discard(sid)
+        if sio is None:
+            return
+        eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        if eio_sid is None:
+            return
+        if abrupt:
+            await self._flush(eio_sid)
+            await self._abort_eio(eio_sid)
+        elif sio.manager.is_connected(sid, NAMESPACE):
+            await sio.disconnect(sid)
+        else:
+            # still inside the connect handler (pre-connected): a Socket.IO DISCONNECT is not
+            # possible yet, close the engine.io session instead
+            await self._close_eio(eio_sid)
+
+    async def _close_eio(self, eio_sid: str) -> None:
+        """engine.io CLOSE packet (queued after everything already sent), socket forgotten.
+
+        Not ``eio.disconnect()``: that waits for the send queue to be joined, which never happens
+        when the client's side went away at the same moment (an engine.io race)."""
+        assert self._sio is not None
+        sock = self._sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return
+        await sock.close(wait=False, abort=False, reason=self._sio.eio.reason.SERVER_DISCONNECT)
+        self._sio.eio.sockets.pop(eio_sid, None)
+
+    async def _flush(self, eio_sid: str) -> None:
+        """Best effort (<= 0.5 s): let the frames already queued for this connection reach the
+        socket before it is cut."""
+        assert self._sio is not None
+        sock = self._sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return
+        transports = self._transports_of(eio_sid)
+        deadline = asyncio.get_running_loop().time() + 0.5
+        settled = 0
+        while asyncio.get_running_loop().time() < deadline:
+            buffered = sum(t.get_write_buffer_size() for t in transports)
+            settled = settled + 1 if sock.queue.empty() and buffered == 0 else 0
+            if settled >= 3:  # the writer may still hold the last batch for a loop turn
+                return
+            await asyncio.sleep(0 if settled else 0.001)
+
+    def _transports_of(self, eio_sid: str) -> set[asyncio.Transport]:
+        assert self._sio is not None
+        found = set(self._transports.get(eio_sid, ()))
+        env = self._sio.environ.get(eio_sid) or {}
+        request = env.get("aiohttp.request")
+        transport = getattr(request, "transport", None) if request is not None else None
+        if transport is not None:
+            found.add(transport)
+        return {t for t in found if not t.is_closing()}
+
+    async def _abort_eio(self, eio_sid: str) -> None:
+        assert self._sio is not None
+        for t in self._transports_of(eio_sid):
+            t.abort()
+        self._transports.pop(eio_sid, None)
+        sock = self._sio.eio.sockets.get(eio_sid)
+        if sock is not None and not sock.upgraded:
+            # long-polling client: nothing to cut, forget it without a CLOSE packet
+            await sock.close(wait=False, abort=True)
+            self._sio.eio.sockets.pop(eio_sid, None)
+
+    def _make_transport_middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        transports = self
+
+        @web.middleware
+        async def track_transport(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            eio_sid = request.query.get("sid")
+            if eio_sid and request.transport is not None:
+                transports._transports.setdefault(eio_sid, set()).add(request.transport)
+            return await handler(request)
+
+        return track_transport
+
+    # ------------------------------------------------------------------------------------------
+    # task / thread plumbing
+
+    def _track_background_tasks(self, sio: socketio.AsyncServer) -> None:
+        eio = sio.eio
+        original = eio.start_background_task
+
+        def tracked(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            task = original(target, *args, **kwargs)
+            if isinstance(task, asyncio.Task):
+                self._bg_tasks.add(task)
+                task.add_done_callback(self._bg_tasks.discard)
+            return task
+
+        eio.start_background_task = tracked  # type: ignore[method-assign]
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._aux_tasks.add(task)
+        task.add_done_callback(self._aux_tasks.discard)
+
+    def _call_in_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._running:
+            return
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    async def _on_server_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._loop
+        if loop is None or asyncio.get_running_loop() is loop:
+            return await coro
+        if loop.is_closed():
+            coro.close()
+            raise RuntimeError("V0ReplayServer's event loop is closed")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def _run_threadsafe(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise RuntimeError("V0ReplayServer is not running")
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            coro.close()
+            raise RuntimeError(
+                "*_threadsafe methods block; on the server's loop await the async method instead"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    async def _forward_check(self, what: str) -> None:
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                f"V0ReplayServer.{what}() must run on the server's loop; "
+                "in thread mode use stop_thread()"
+            )
