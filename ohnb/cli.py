@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -166,8 +165,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _record(server, args: argparse.Namespace):
-    import ohnb
     from tqdm.auto import tqdm
+
+    import ohnb
 
     policy = ohnb.RetryPolicy(base=0.2, cap=2.0, connect_timeout=20.0)
     bar = tqdm(unit="ev", desc="recording", disable=args.no_progress, file=sys.stdout)

@@ -10,6 +10,7 @@ and the event log drops any id it holds already, so nothing is lost and nothing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -302,10 +303,8 @@ class Conversation:
                 delay = self.retry.delay(failures)
                 if delay > 0:
                     self._wake.clear()
-                    try:
+                    with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
                     if self._closing:
                         break
                 end = await self._one_attempt(delay)
@@ -364,10 +363,9 @@ class Conversation:
                 row["events_live" if opened else "events_replayed"] += 1
                 self._changed.set()
                 state = record.get("agent_state")
-                if state is not None and record.get("type") == "agent_state_changed":
-                    if state != self.agent_state:
-                        self.agent_state = state
-                        self._notify()
+                if record.get("type") == "agent_state_changed" and state not in (None, self.agent_state):
+                    self.agent_state = state
+                    self._notify()
             else:
                 row["duplicates"] += 1
 

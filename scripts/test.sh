@@ -21,5 +21,8 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+echo "== lint"
+python -m ruff check ohnb tests
+
 echo "== pytest"
 python -m pytest "$@"

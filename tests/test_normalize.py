@@ -86,7 +86,7 @@ def test_status_title_and_error_messages_from_the_real_server_capture():
     capture = json.loads((FIXTURES / "captures" / "v0_real_server_live.json").read_text())
     payloads = [item["data"] for item in capture]
     rows = [normalize_v0(p) for p in payloads]
-    for payload, row in zip(payloads, rows):
+    for payload, row in zip(payloads, rows, strict=True):
         if "status_update" in payload:
             assert row["kind"] == "status"
             assert row["id"] is None
@@ -169,7 +169,7 @@ oh_like = st.fixed_dictionaries(
 def test_fuzz_never_raises_and_every_payload_becomes_one_row(payloads):
     rows = [normalize_v0(p, delivery="live", attempt=1) for p in payloads]
     assert len(rows) == len(payloads)
-    for payload, row in zip(payloads, rows):
+    for payload, row in zip(payloads, rows, strict=True):
         assert row["raw"] is payload
         assert row["kind"] in ("action", "observation", "status", "error", "unknown")
     frame = frame_from_rows(rows, EVENT_COLUMNS)

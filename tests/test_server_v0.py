@@ -193,7 +193,7 @@ async def test_missing_key_reproduces_upstream_hang() -> None:
 def _script(gaps: list[float], kinds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     t = datetime(2025, 1, 1, 12, 0, 0)
     out = []
-    for i, (gap, kw) in enumerate(zip(gaps, kinds)):
+    for i, (gap, kw) in enumerate(zip(gaps, kinds, strict=True)):
         t += timedelta(seconds=gap)
         ev = {"id": i, "timestamp": t.isoformat(), "message": "", **kw}
         if "observation" in ev:

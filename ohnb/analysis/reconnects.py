@@ -47,7 +47,7 @@ def reconnect_summary(attempts: pd.DataFrame) -> pd.DataFrame:
         reconnects = int((attempts.index > first).sum())
         ends = opened["ended_at"].tolist()
         starts = opened["connected_at"].tolist()
-        for prev_end, start in zip(ends[:-1], starts[1:]):
+        for prev_end, start in zip(ends[:-1], starts[1:], strict=True):
             if pd.notna(prev_end) and pd.notna(start):
                 downtime += max(0.0, (start - prev_end).total_seconds())
 
