@@ -23,9 +23,10 @@ class EventLog:
     """The rows of one conversation, in arrival order, each event id at most once.
 
     Rows are dicts keyed by ``ohnb.schema.EVENT_COLUMNS`` (see ``ohnb.normalize``). Rows without an
-    ``id`` (status and error messages, unknown payloads) are always kept. A row whose ``id`` is already
-    held is not stored again: it is counted in :attr:`duplicates` (the live and replayed copies of one
-    V0 event can differ in ``source``, so identity is the id alone, per OpenHands' listen_socket.py).
+    ``event_id`` (status and error messages, unknown payloads) are always kept. A row whose
+    ``event_id`` is already held is not stored again: it is counted in :attr:`duplicates` (the live
+    and replayed copies of one V0 event can differ in ``source``, so identity is the id alone, per
+    OpenHands' listen_socket.py; V1 servers repeat ids during a live run).
     """
 
     def __init__(self) -> None:
@@ -42,22 +43,24 @@ class EventLog:
 
     @property
     def last_id(self) -> int | None:
-        """The highest integer event id held, or None."""
+        """The highest integer (V0) event id held, or None."""
         return self._max_id
 
     def __contains__(self, event_id: object) -> bool:
+        """Whether an ``event_id`` (string) is held."""
         return event_id in self._ids
 
     def append(self, row: dict[str, Any]) -> bool:
         """Store ``row`` unless its id is held already; return whether it was stored."""
-        event_id = row.get("id")
+        event_id = row.get("event_id")
         if event_id is not None:
             if event_id in self._ids:
                 self.duplicates += 1
                 return False
             self._ids.add(event_id)
-            if isinstance(event_id, int) and (self._max_id is None or event_id > self._max_id):
-                self._max_id = event_id
+            number = row.get("id")
+            if number is not None and (self._max_id is None or number > self._max_id):
+                self._max_id = number
         start = len(self.rows)
         self.rows.append(row)
         for listener in tuple(self._listeners):

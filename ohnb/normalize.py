@@ -18,6 +18,8 @@ Column by column (V0):
 
 ========================  ===============================================================================
 ``id``                    the event id (int); missing for status and error messages
+``event_id``              the event's identity as a string, the same for both server generations: V0
+                          ``str(id)``, V1 the UUID; rows are deduplicated by it
 ``timestamp``             as sent (naive local time of the server); missing for status messages
 ``received_at``           UTC epoch seconds when ohnb received it (a datetime in the DataFrame)
 ``source``                ``agent`` / ``user`` / ``environment`` as sent
@@ -27,6 +29,7 @@ Column by column (V0):
                           the status ``type`` (``info``/``error``) when there is no id; ``error`` for
                           ``{"error": true}``; for unknown payloads the discriminator if any
 ``cause``                 the id of the action an observation answers
+``cause_id``              ``str(cause)`` (V1: ``action_id``): the observation -> action link for both
 ``message``               the event's ``message`` (for a title update, the title)
 ``content``               observation ``content``; for actions the main argument: ``content`` (message),
                           ``command`` (run), ``code`` (run_ipython), ``url`` (browse), ``final_thought``
@@ -179,6 +182,10 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
     _fill_metadata(row, payload)
     if errors:
         row["parse_error"] = "; ".join(errors)
+    if row["id"] is not None:
+        row["event_id"] = str(row["id"])
+    if row["cause"] is not None:
+        row["cause_id"] = str(row["cause"])
 
 
 def _fill_metadata(row: dict[str, Any], payload: dict) -> None:

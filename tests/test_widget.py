@@ -69,6 +69,7 @@ def make_row(n: int, **extra) -> dict:
     row = {
         "conversation_id": "conv-1",
         "id": n,
+        "event_id": str(n),
         "kind": "action",
         "type": "message",
         "source": "agent",
