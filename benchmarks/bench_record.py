@@ -1,0 +1,190 @@
+"""Benchmark: recording a 20,000-event V0 replay, ohnb vs a bare python-socketio client.
+
+The embedded V0 server runs in a separate process (so its JSON encoding does not share this process's
+GIL) and replays a conversation made of the bundled real 297-event conversation repeated with fresh ids
+until it has N events (default 20,000). Each round connects a fresh client that receives the whole
+replay; rounds alternate between:
+
+- **bare**: ``socketio.AsyncClient`` with one ``oh_event`` handler that only counts;
+- **ohnb**: ``ohnb.connect`` (normalize every payload into a row, dedupe by id, attempts log), waited
+  on until ``history_complete()``, then the DataFrame is built once (``conv.events``) and counted.
+
+Printed: events/s of each round, the median of each client, and their ratio (target: ohnb >= 0.95x the
+bare client); then one extra ohnb round under ``tracemalloc`` giving the peak Python memory per event
+against the events' mean JSON size (target <= 2x).
+
+Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import socketio
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import ohnb  # noqa: E402
+from ohnb.servers.v0 import replay_action  # noqa: E402
+from ohnb.stores import default_conversation_path, read_v0_events  # noqa: E402
+
+
+def make_conversation(n: int) -> list[dict]:
+    """The bundled conversation repeated with fresh ids until it has ``n`` replayable events."""
+    base = [e for e in read_v0_events(default_conversation_path()) if replay_action(e) == "send"]
+    out: list[dict] = []
+    while len(out) < n:
+        for event in base:
+            if len(out) == n:
+                break
+            copy = dict(event)
+            offset = len(out) - event["id"]
+            copy["id"] = len(out)
+            if isinstance(event.get("cause"), int):
+                copy["cause"] = event["cause"] + offset
+            out.append(copy)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(path: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ohnb.cli", "serve", str(path), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {proc.stdout.read().decode()[-2000:]}")
+
+
+async def bare_round(url: str, n: int) -> float:
+    done = asyncio.Event()
+    count = 0
+
+    def on_event(_data):
+        nonlocal count
+        count += 1
+        if count >= n:
+            done.set()
+
+    sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+    sio.on("oh_event", on_event)
+    t0 = time.perf_counter()
+    await sio.connect(
+        f"{url}?conversation_id=ohnb-demo&latest_event_id=-1",
+        transports=["websocket"],
+        wait_timeout=120,
+    )
+    await asyncio.wait_for(done.wait(), 120)
+    elapsed = time.perf_counter() - t0
+    await sio.disconnect()
+    return n / elapsed
+
+
+async def ohnb_round(url: str, n: int) -> tuple[float, float]:
+    """(events/s until the replay is recorded, events/s including one DataFrame build)."""
+    t0 = time.perf_counter()
+    conv = ohnb.connect(url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
+    await conv.history_complete(timeout=120)
+    recorded = time.perf_counter() - t0
+    rows = len(conv.events)
+    with_frame = time.perf_counter() - t0
+    await conv.close()
+    if rows != n:
+        raise AssertionError(f"ohnb recorded {rows} events, expected {n}")
+    return n / recorded, n / with_frame
+
+
+async def memory_round(url: str, n: int) -> tuple[int, int]:
+    """Peak traced memory (bytes) of (a bare client's round, an ohnb round with its DataFrame)."""
+    tracemalloc.start()
+    await bare_round(url, n)
+    _, bare_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    tracemalloc.start()
+    conv = ohnb.connect(url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
+    await conv.history_complete(timeout=120)
+    frame = conv.events
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    await conv.close()
+    assert len(frame) == n
+    return bare_peak, peak
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    events = make_conversation(args.events)
+    json_bytes = sum(len(json.dumps(e).encode()) for e in events)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "conversation.json"
+        path.write_text(json.dumps(events))
+        port = free_port()
+        server = start_server(path, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await bare_round(url, args.events)  # warm-up
+            bare, mine, framed = [], [], []
+            for _ in range(args.rounds):
+                bare.append(await bare_round(url, args.events))
+                recorded, with_frame = await ohnb_round(url, args.events)
+                mine.append(recorded)
+                framed.append(with_frame)
+            for i, (b, m, f) in enumerate(zip(bare, mine, framed, strict=True), 1):
+                print(f"round {i}: bare {b:8.0f} ev/s   ohnb {m:8.0f} ev/s   ohnb+DataFrame {f:8.0f} ev/s")
+            b, m, f = (statistics.median(x) for x in (bare, mine, framed))
+            print(f"\n{args.events} events ({json_bytes / 1e6:.1f} MB JSON), {args.rounds} rounds, medians:")
+            print(f"  bare python-socketio client:       {b:8.0f} events/s")
+            print(f"  ohnb Conversation (recorded):      {m:8.0f} events/s   ratio {m / b:.2f}x (target >= 0.95x)")
+            print(f"  ohnb + one conv.events DataFrame:  {f:8.0f} events/s   ratio {f / b:.2f}x")
+            bare_peak, peak = await memory_round(url, args.events)
+            per_event = peak / args.events
+            mean_json = json_bytes / args.events
+            print(
+                f"  peak memory per event (ohnb):      {per_event:8.0f} B vs {mean_json:.0f} B of JSON "
+                f"= {per_event / mean_json:.2f}x (target <= 2x)"
+            )
+            print(
+                f"  of which a bare client's buffers:  {bare_peak / args.events:8.0f} B per event "
+                f"(what the transport holds in flight; ohnb holds the rest: "
+                f"{(peak - bare_peak) / args.events / mean_json:.2f}x the JSON)"
+            )
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
