@@ -20,7 +20,6 @@ import pandas as pd
 
 from ohnb.errors import ConnectionRefused, ConversationClosed, RetriesExhausted
 from ohnb.log import AttemptLog, EventLog
-from ohnb.normalize import normalize_v0
 from ohnb.retry import RetryPolicy, is_permanent
 from ohnb.transports import AttemptEnd, Handlers, V0Transport
 from ohnb.urls import parse_address
@@ -252,25 +251,35 @@ class Conversation:
     # -- talking to the agent ---------------------------------------------------------------------
 
     def send_message(self, text: str) -> asyncio.Task:
-        """Send a user message (V0 ``oh_user_action`` ``{"action": "message", ...}``).
+        """Send a user message (V0: ``oh_user_action`` ``{"action": "message", ...}``).
 
         Returns a task; awaiting it raises ``NotConnected`` when no connection is open.
+
+        Raises:
+            TypeError: ``text`` is not a string.
         """
         if not isinstance(text, str):
             raise TypeError("text must be a string")
-        action = {"action": "message", "args": {"content": text, "image_urls": [], "file_urls": []}}
-        return self._emit(action)
+        return self._schedule(self.transport.send_message(text))
 
     def pause(self) -> asyncio.Task:
-        """Ask the agent to pause (``change_agent_state`` to ``paused``). Returns a task."""
-        return self._emit({"action": "change_agent_state", "args": {"agent_state": "paused"}})
+        """Ask the agent to pause (V0: ``change_agent_state`` to ``paused``). Returns a task."""
+        return self._schedule(self.transport.set_agent_state("paused"))
 
     def resume(self) -> asyncio.Task:
-        """Ask the agent to resume (``change_agent_state`` to ``running``). Returns a task."""
-        return self._emit({"action": "change_agent_state", "args": {"agent_state": "running"}})
+        """Ask the agent to resume (V0: ``change_agent_state`` to ``running``). Returns a task."""
+        return self._schedule(self.transport.set_agent_state("running"))
 
-    def _emit(self, action: dict) -> asyncio.Task:
-        return asyncio.get_running_loop().create_task(self.transport.emit("oh_user_action", action))
+    def stop(self) -> asyncio.Task:
+        """Ask the agent to stop (V0: ``change_agent_state`` to ``stopped``). Returns a task.
+
+        This stops the agent, not the recording: see :meth:`close`.
+        """
+        return self._schedule(self.transport.set_agent_state("stopped"))
+
+    @staticmethod
+    def _schedule(coro) -> asyncio.Task:
+        return asyncio.get_running_loop().create_task(coro)
 
     # -- change notification (widget) -------------------------------------------------------------
 
@@ -339,8 +348,8 @@ class Conversation:
 
     async def _one_attempt(self, delay: float) -> AttemptEnd:
         self._opened.clear()
-        resumed_from = self.log.last_id
-        row = self.attempts_log.start(started_at=time.time(), delay_s=delay, resumed_from=resumed_from)
+        resume = self.transport.resume_point(self.log)
+        row = self.attempts_log.start(started_at=time.time(), delay_s=delay, resumed_from=resume)
         self._attempt = row
         if self._ever_opened:
             self.reconnects += 1
@@ -348,11 +357,12 @@ class Conversation:
         number = row["attempt"]
         conversation_id = self.conversation_id
         log = self.log
+        normalize = self.transport.normalize
         opened = False
 
         def on_event(payload: Any) -> None:
             delivery = "live" if opened else "replay"
-            record = normalize_v0(
+            record = normalize(
                 payload,
                 received_at=time.time(),
                 delivery=delivery,
@@ -381,7 +391,7 @@ class Conversation:
             on_event({"event": name, "args": list(args)})
 
         try:
-            end = await self.transport.run(resumed_from, Handlers(on_event, on_open, on_other))
+            end = await self.transport.run(resume, Handlers(on_event, on_open, on_other))
         except asyncio.CancelledError:
             row.update(ended_at=time.time(), outcome="closed_by_user")
             raise

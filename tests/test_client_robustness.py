@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import ohnb
 from ohnb.conversation import Conversation
+from ohnb.normalize import normalize_v0
 from ohnb.transports import AttemptEnd
 from ohnb.urls import parse_address
 
@@ -22,6 +23,11 @@ class ScriptedTransport:
     """A transport that plays a fixed script of payloads: ``replay`` before open, ``live`` after."""
 
     protocol = "v0"
+    normalize = staticmethod(normalize_v0)
+
+    @staticmethod
+    def resume_point(log):
+        return log.last_id
 
     def __init__(self, replay: list, live: list) -> None:
         self.address = parse_address("http://127.0.0.1:1", "scripted")
@@ -38,7 +44,7 @@ class ScriptedTransport:
         handlers.on_other("surprise", ("x",))
         return AttemptEnd("refused", "done")  # final: the loop stops after one attempt
 
-    async def emit(self, event, data):  # pragma: no cover - not used here
+    async def send_message(self, text):  # pragma: no cover - not used here
         raise ohnb.NotConnected("scripted")
 
     async def close(self):

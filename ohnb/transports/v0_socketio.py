@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 import socketio
 
 from ohnb.errors import NotConnected
+from ohnb.log import EventLog
+from ohnb.normalize import normalize_v0
 from ohnb.transports.base import AttemptEnd, Handlers, scrub
 from ohnb.urls import ServerAddress
 
@@ -41,6 +43,8 @@ class V0Transport:
     """
 
     protocol = "v0"
+    #: The normalizer of this generation's payloads (``ohnb.normalize.normalize_v0``).
+    normalize = staticmethod(normalize_v0)
 
     def __init__(
         self,
@@ -170,6 +174,20 @@ class V0Transport:
             return AttemptEnd("transport_error", "connection closed before the server's CONNECT")
         reason = state["reason"] or ("client disconnect" if self._closing else "transport error")
         return AttemptEnd("connected", disconnect_reason=reason)
+
+    @staticmethod
+    def resume_point(log: EventLog) -> int | None:
+        """Where a new attempt resumes: the highest event id held (None: from the start)."""
+        return log.last_id
+
+    async def send_message(self, text: str) -> None:
+        """Send a user message as the web client does (``oh_user_action``, action ``message``)."""
+        args = {"content": text, "image_urls": [], "file_urls": []}
+        await self.emit("oh_user_action", {"action": "message", "args": args})
+
+    async def set_agent_state(self, state: str) -> None:
+        """Ask for an agent state change (``change_agent_state``: paused, running, stopped)."""
+        await self.emit("oh_user_action", {"action": "change_agent_state", "args": {"agent_state": state}})
 
     async def emit(self, event: str, data: Any) -> None:
         """Send ``event`` with ``data`` on the open connection.
