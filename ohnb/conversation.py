@@ -21,7 +21,8 @@ import pandas as pd
 from ohnb.errors import ConnectionRefused, ConversationClosed, RetriesExhausted
 from ohnb.log import AttemptLog, EventLog
 from ohnb.retry import RetryPolicy, is_permanent
-from ohnb.transports import AttemptEnd, Handlers, V0Transport
+from ohnb.transports import AttemptEnd, Handlers, Transport, V0Transport
+from ohnb.transports.detect import AutoTransport
 from ohnb.urls import parse_address
 
 logger = logging.getLogger("ohnb.conversation")
@@ -33,7 +34,7 @@ def connect(
     *,
     session_api_key: str | None = None,
     retry: RetryPolicy | None = None,
-    protocol: str = "v0",
+    protocol: str = "auto",
     ssl_verify: bool = True,
 ) -> Conversation:
     """Start recording a conversation in the background and return its :class:`Conversation`.
@@ -55,15 +56,16 @@ def connect(
         session_api_key: the session API key, if the server requires one. It is kept only in memory and
             never appears in a DataFrame, repr, log record or widget.
         retry: backoff and timeout policy (``ohnb.RetryPolicy``; default ``RetryPolicy()``).
-        protocol: ``"v0"`` (Socket.IO, openhands-ai <= 1.6). V1 comes later.
+        protocol: ``"v0"`` (Socket.IO, openhands-ai <= 1.6), ``"v1"`` (agent server WebSocket), or
+            ``"auto"`` (default: probe the server on the first attempt).
         ssl_verify: verify TLS certificates.
 
     Raises:
         ValueError: bad URL or protocol.
         RuntimeError: no asyncio event loop is running in this thread.
     """
-    if protocol != "v0":
-        raise ValueError(f"protocol {protocol!r} is not supported yet; use 'v0'")
+    if protocol not in ("auto", "v0", "v1"):
+        raise ValueError(f"protocol must be 'auto', 'v0' or 'v1', not {protocol!r}")
     address = parse_address(url, conversation_id)
     try:
         asyncio.get_running_loop()
@@ -72,13 +74,25 @@ def connect(
             "ohnb.connect needs a running asyncio event loop: call it in a Jupyter cell, or inside "
             "`async def main(): ...` run with asyncio.run(main())"
         ) from None
-    transport = V0Transport(
-        address,
-        session_api_key=session_api_key,
-        connect_timeout=(retry or RetryPolicy()).connect_timeout,
-        ssl_verify=ssl_verify,
-    )
-    conversation = Conversation(transport, retry=retry)
+    policy = retry or RetryPolicy()
+    options = {"session_api_key": session_api_key, "connect_timeout": policy.connect_timeout, "ssl_verify": ssl_verify}
+
+    def make_v0():
+        return V0Transport(address, **options)
+
+    def make_v1():
+        from ohnb.transports.v1_websocket import V1Transport
+
+        return V1Transport(address, **options)
+
+    factories = {"v0": make_v0, "v1": make_v1}
+    if protocol == "auto":
+        transport = AutoTransport(
+            address, factories, connect_timeout=policy.connect_timeout, ssl_verify=ssl_verify
+        )
+    else:
+        transport = factories[protocol]()
+    conversation = Conversation(transport, retry=policy)
     conversation.start()
     return conversation
 
@@ -101,7 +115,7 @@ class Conversation:
         reconnects: attempts started after the first successful connect.
     """
 
-    def __init__(self, transport: V0Transport, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, transport: Transport, *, retry: RetryPolicy | None = None) -> None:
         self.transport = transport
         self.retry = retry or RetryPolicy()
         self.conversation_id = transport.address.conversation_id
@@ -144,6 +158,11 @@ class Conversation:
         ``disconnect_reason`` (for attempts that connected).
         """
         return self.attempts_log.to_frame()
+
+    @property
+    def protocol(self) -> str:
+        """``"v0"`` or ``"v1"`` (``"auto"`` until the first attempt has probed the server)."""
+        return self.transport.protocol
 
     @property
     def duplicates(self) -> int:
@@ -357,12 +376,12 @@ class Conversation:
         number = row["attempt"]
         conversation_id = self.conversation_id
         log = self.log
-        normalize = self.transport.normalize
+        transport = self.transport
         opened = False
 
         def on_event(payload: Any) -> None:
             delivery = "live" if opened else "replay"
-            record = normalize(
+            record = transport.normalize(
                 payload,
                 received_at=time.time(),
                 delivery=delivery,

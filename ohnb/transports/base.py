@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -49,3 +49,29 @@ def scrub(text: str | None, secret: str | None) -> str | None:
     for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
         text = text.replace(form, "***")
     return text
+
+
+class Transport(Protocol):
+    """What ``ohnb.conversation.Conversation`` needs of a server generation's transport.
+
+    One :meth:`run` call is one connection attempt; the reconnect loop lives in the conversation.
+    """
+
+    protocol: str
+    address: Any
+    normalize: Callable[..., dict]
+
+    def resume_point(self, log: Any) -> Any:
+        """Where a new attempt resumes, computed from the event log held (None: from the start)."""
+
+    async def run(self, resume: Any, handlers: Handlers) -> AttemptEnd:
+        """Run one attempt until it ends; report how (never raise for network/server trouble)."""
+
+    async def send_message(self, text: str) -> None:
+        """Send a user message; raise ``NotConnected`` without an open connection."""
+
+    async def set_agent_state(self, state: str) -> None:
+        """Ask for ``paused`` / ``running`` / ``stopped``; raise ``NotConnected`` when not open."""
+
+    async def close(self) -> None:
+        """End the attempt under way, if any."""
