@@ -152,8 +152,9 @@ class Conversation:
 
         ``attempt`` (1-based), ``started_at``/``connected_at``/``ended_at`` (UTC), ``delay_s`` (the
         backoff waited before it, seconds), ``outcome`` (connected / refused / timeout /
-        transport_error / closed_by_user), ``error``, ``resumed_from`` (the ``latest_event_id`` sent;
-        missing on a first attempt from the start), ``events_replayed`` and ``events_live`` (new
+        transport_error / closed_by_user), ``error``, ``resumed_from`` (V0: the ``latest_event_id``
+        sent; missing on a first attempt from the start), ``resumed_after`` (V1: the
+        ``after_timestamp`` sent), ``events_replayed`` and ``events_live`` (new
         events stored), ``duplicates`` (copies of held ids received and dropped),
         ``disconnect_reason`` (for attempts that connected).
         """
@@ -368,7 +369,7 @@ class Conversation:
     async def _one_attempt(self, delay: float) -> AttemptEnd:
         self._opened.clear()
         resume = self.transport.resume_point(self.log)
-        row = self.attempts_log.start(started_at=time.time(), delay_s=delay, resumed_from=resume)
+        row = self.attempts_log.start(started_at=time.time(), delay_s=delay, resume=resume)
         self._attempt = row
         if self._ever_opened:
             self.reconnects += 1

@@ -107,13 +107,18 @@ class AttemptLog:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def start(self, *, started_at: float, delay_s: float, resumed_from: int | None) -> dict[str, Any]:
-        """Open the row of a new attempt and return it (the caller updates it in place)."""
+    def start(self, *, started_at: float, delay_s: float, resume: int | str | None) -> dict[str, Any]:
+        """Open the row of a new attempt and return it (the caller updates it in place).
+
+        ``resume`` is the transport's resume point: a V0 ``latest_event_id`` (int, column
+        ``resumed_from``) or a V1 ``after_timestamp`` (ISO text, column ``resumed_after``).
+        """
         row: dict[str, Any] = {
             "attempt": len(self.rows) + 1,
             "started_at": started_at,
             "delay_s": delay_s,
-            "resumed_from": resumed_from,
+            "resumed_from": resume if isinstance(resume, int) else None,
+            "resumed_after": resume if isinstance(resume, str) else None,
             "events_replayed": 0,
             "events_live": 0,
             "duplicates": 0,

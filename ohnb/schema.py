@@ -83,6 +83,7 @@ ATTEMPT_COLUMNS: dict[str, str] = {
     "outcome": "string",
     "error": "string",
     "resumed_from": "Int64",
+    "resumed_after": "string",
     "events_replayed": "Int64",
     "events_live": "Int64",
     "duplicates": "Int64",

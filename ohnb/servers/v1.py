@@ -1,0 +1,2017 @@
+"""An embedded OpenHands V1 agent server that replays a stored conversation (WebSocket + REST).
+
+It imitates what a client of a real openhands-agent-server 1.58.2 sees (``docs/openhands-protocol.md``,
+section V1; ``fixtures/captures/v1_real_server_*``, which win where they and the upstream source
+disagree). Served by aiohttp on ``127.0.0.1``.
+
+WebSocket ``GET /sockets/events/{conversation_id}`` (``openhands/agent_server/sockets.py``), in the
+real server's order:
+
+1. handshake checks, answered with a plain HTTP **403** before the upgrade (FastAPI validation of a
+   WebSocket route): ``conversation_id`` not a UUID (the 32-hex form is accepted); ``resend_mode``
+   other than ``all``/``since`` (there is no ``none``: omit it); ``after_timestamp`` not a datetime;
+   ``resend_all`` not a boolean; a WRONG key in the deprecated ``session_api_key`` query parameter
+   or the ``X-Session-API-Key`` header (query wins over header).
+2. the socket is accepted. A server with a key and a client that gave none must send the first
+   frame ``{"type": "auth", "session_api_key": K}`` within 10 s (``auth_timeout``); silence, a wrong
+   key, another ``type``, non-JSON text or JSON that is not an object -> close **4001**
+   ``"Authentication failed"`` (a binary first frame too: not captured, see below).
+3. unknown conversation (a valid UUID that is not this one) -> close **4004**
+   ``"Conversation not found"`` (after the auth step: a wrong first-frame key on an unknown id
+   gives 4001, as captured).
+4. more than ``max_subscribers`` (49 = the real ``PubSub(max_subscribers=50)`` minus the server's
+   own subscriber) concurrent sockets -> close **1013** ``"Too many connections for this
+   conversation"``.
+5. subscribed: from here on every published event reaches the socket. Then one event-loop hop
+   (the real snapshot is built in a worker thread), then the snapshot: a
+   ``ConversationStateUpdateEvent`` ``{"id": fresh uuid, "timestamp": now, "source":
+   "environment", "key": "full_state", "value": {...state...}, "kind": ...}``, never stored.
+6. resend: ``resend_mode=all`` (or the deprecated ``resend_all=true`` when ``resend_mode`` is
+   absent) -> every stored event; ``resend_mode=since&after_timestamp=T`` -> stored events with
+   timestamp >= T (the boundary comes back; an aware T is converted to server local time, a naive
+   one is taken as local); ``since`` without ``after_timestamp`` or no mode -> nothing. The store
+   is paged 100 at a time while it grows (``page_iterator(search_events)``): live events published
+   meanwhile reach the socket at once AND again when a later page reaches them (the duplicate
+   ids of ``v1_real_server_resend_during_run_trial0_frames.json``); ``duplicate_live=False``
+   skips, in the resend, ids the socket already got live. A page fetched when the store held
+   at most 100 events ends the resend, so events published during it come only live.
+7. client frames (read concurrently, handled after the resend, like the real loop that starts
+   after it): a ``Message`` JSON (``{"role": "user", "content": [{"type": "text", "text": ...}]}``;
+   there is no ``run`` key: a socket message always runs the agent) is stored as a user
+   ``MessageEvent`` and published. A redundant ``{"type": "auth", ...}`` frame is ignored. Any
+   failure answers one ``ServerErrorEvent`` frame ``{"id", "timestamp", "source": "environment",
+   "code", "detail", "kind": "ServerErrorEvent"}`` and the socket stays open: non-JSON text ->
+   ``JSONDecodeError`` (``detail`` = Python's message); a binary frame -> ``KeyError`` ``"'text'"``
+   (starlette's ``receive_json`` reads ``message["text"]``); not a valid Message ->
+   ``ValidationError`` (pydantic's text); a role other than ``user`` -> ``AssertionError``
+   ``"Only user messages are allowed to be sent to the agent."``.
+
+Frames are compact JSON (``separators=(",", ":")``, ``ensure_ascii=False``, starlette's
+``send_json``) of ``model_dump(mode="json", exclude_none=True)``: ``None`` values are removed from
+stored events when they are loaded.
+
+What a message or a control request stores (and broadcasts), as the SDK does: a message on a
+``finished``/``stuck`` conversation first stores ``execution_status: idle``; then the
+``MessageEvent`` (source ``user``, ``parent_id`` = the leaf), ``last_user_message_id``; with run
+(always on the socket, ``"run": true`` on REST) ``execution_status: running`` unless the agent is
+already running. Pause (``POST /pause``) on an ``idle``/``running`` conversation stores
+``execution_status: paused`` then a ``PauseEvent`` (source ``user``) and halts live pacing;
+``POST /run`` stores ``execution_status: running`` and resumes it (409 while running). There is
+no agent here: the scripted live events are the agent. A run requested with no live event left
+finishes at once (``execution_status: finished``). When a run ends (live playback done, or such an
+empty run) a ``full_state`` snapshot is published, unstored, as the real run task does.
+
+REST (``event_router.py``, ``conversation_router.py``; header ``X-Session-API-Key`` when the server
+has a key, missing or wrong -> **401** ``{"detail": "Unauthorized"}``; ``/health``, ``/alive``,
+``/ready``, ``/server_info`` are open):
+
+- ``GET /api/conversations/{id}/events/search?page_id&limit&kind&source&body&sort_order
+  &timestamp__gte&timestamp__lt`` -> ``{"items": [...], "next_page_id": id|null}``; ``limit`` 1..100
+  (default 100, else 422 as captured); ``page_id`` is inclusive (the id of the next page's first
+  item) and an unknown one restarts from the first event; ``kind`` matches the bare class name
+  (as 1.58.2 does, captured) or a dotted path ending in it; ``sort_order`` ``TIMESTAMP`` |
+  ``TIMESTAMP_DESC``.
+- ``GET .../events/count`` (same filters) -> an integer; ``GET .../events/{event_id}`` -> the event
+  or 404 ``{"detail": "Not Found"}``; unknown conversation on these -> 404 ``{"detail":
+  "Conversation not found: <id>"}``; a non-UUID id -> 422.
+- ``POST .../events`` ``{"role": "user", "content": [...], "run": false}`` (``SendMessageRequest``:
+  role defaults to user, run to false) -> ``{"success": true}``; invalid -> 422; another role ->
+  500 ``{"detail": "Internal Server Error", "exception": "Only user messages ..."}``.
+- ``POST /api/conversations/{id}/pause`` and ``/run`` -> ``{"success": true}``; ``/run`` while the
+  agent runs -> 409 ``{"detail": "Conversation already running. Wait for completion or pause
+  first."}``; unknown id -> 400 (pause) / 404 (run).
+- ``GET /api/conversations/{id}`` -> the conversation info (``execution_status``...);
+  ``/api/conversations/search``, ``/count``; ``GET /health`` -> ``{"status": "ok"}``.
+
+Shutdown, as uvicorn does it: :meth:`stop` (SIGTERM) closes every socket with **1012** (empty
+reason) and then, during a live run and with ``write_after_close=k``, persists the next k live
+events without sending them (the real server keeps writing after its sockets are closed: 250 frames
+before the SIGTERM, 261 events after the restart in ``restart_midrun.json``; a client must repair
+the gap with REST after the restart); with ``pause_on_shutdown`` a run in progress is then stored as
+``execution_status: paused`` + ``PauseEvent`` and stays paused after a restart (the real server
+came back ``paused``: ``POST /run`` resumes). ``stop(abrupt=True)`` (SIGKILL) aborts the TCP
+connections: an aiohttp client sees close code **1006**.
+
+Deliberate differences from the real server:
+
+* no agent, no LLM: live events are the stored ones, paced by their timestamps; by default
+  (``retime_live``) a live event gets the current time as it is published, so timestamps stay
+  monotonic (user messages and state updates are stamped with the current time too, never
+  earlier than the last stored event) and ``resend_mode=since`` resumes work.
+* the stored events are ordered by timestamp, then source order (the real log is in append order,
+  where a ``stats`` update can carry an older timestamp than the action before it);
+  ``order="source"`` keeps the source order.
+* a binary first frame (auth) gets 4001; the real server's ``receive_text`` raises there and the
+  socket is dropped without a close frame (not captured).
+* validation ``detail`` texts are pydantic-like for the common cases (the captured
+  ``role``/``content`` case is exact), not byte-exact for every input.
+* one conversation per server; ``DELETE``, confirmations, secrets, bash sockets are not served.
+
+Faults (methods; ``*_threadsafe`` twins for other threads in thread mode; :meth:`apply` runs a
+:class:`~ohnb.servers.faults.FaultPlan`) and what an aiohttp client sees:
+
+==============================  ===============================================================
+fault                           client side
+==============================  ===============================================================
+``drop_connections()``          close frame ``code`` (default 1001 "going away"; pass 1000 to
+                                test a client that treats a normal close as final)
+``drop_connections(abrupt)``    TCP abort: ``WSMsgType.CLOSED``, ``close_code`` 1006
+``drop_after(k, ...)``          the same, after k more frames to one socket (``during``:
+                                ``"any"``, ``"resend"``, ``"live"``)
+``freeze(s)``                   silence: no frame, no pong, no handshake for s seconds (thread
+                                mode); a client with ``heartbeat`` notices after ~1.5 x heartbeat
+``refuse_next(n)``              the next n sockets (past auth) close with 4004 "Conversation not
+                                found" - final for a client (``code=4001`` for an auth refusal)
+``reject_next(n, status)``      HTTP ``status`` (503) instead of the upgrade:
+                                ``WSServerHandshakeError`` - transient
+``slow_replay(d)``              d seconds between resent events
+``inject(payload)``             a dict/JSON value as a text frame (a dict with a new string id
+                                and a ``kind`` is stored, like a live event); ``raw=True``: the
+                                text as it is (broken JSON...); bytes: a binary frame; an event
+                                over 4 MiB (:func:`~ohnb.servers.v1_events.oversized_event`):
+                                an aiohttp client fails with 1009 (message too big)
+``restart(p)``                  abrupt stop (1006), port closed p seconds, same port and store
+==============================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from .faults import FaultPlan, FaultStep
+from .v1_events import (
+    UNSTORED_KINDS,
+    MessageValidationError,
+    V1Source,
+    apply_to_state,
+    coerce_bool,
+    default_state,
+    fastapi_errors,
+    full_state_event,
+    load_v1_conversation,
+    malformed_frame,
+    message_event,
+    oversized_event,
+    parse_query_bool,
+    parse_query_datetime,
+    parse_ts,
+    pause_event,
+    server_error_event,
+    state_update_event,
+    validate_message,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "CLOSE_AUTH_FAILED",
+    "CLOSE_NOT_FOUND",
+    "CLOSE_SERVICE_RESTART",
+    "CLOSE_TOO_MANY",
+    "V1ReplayServer",
+]
+
+logger = logging.getLogger("ohnb.servers.v1")
+#: Every fault that fires is logged here at INFO (shared with the V0 server).
+fault_logger = logging.getLogger("ohnb.servers.faults")
+
+_T = TypeVar("_T")
+
+#: Close codes and reasons, verbatim from sockets.py and the captures.
+CLOSE_AUTH_FAILED = (4001, "Authentication failed")
+CLOSE_NOT_FOUND = (4004, "Conversation not found")
+CLOSE_TOO_MANY = (1013, "Too many connections for this conversation")
+CLOSE_SERVICE_RESTART = (1012, "")
+_REASONS = {4001: CLOSE_AUTH_FAILED[1], 4004: CLOSE_NOT_FOUND[1], 1013: CLOSE_TOO_MANY[1]}
+
+#: uvicorn's default ``ws_max_size`` (16 MiB): a bigger client frame is refused with 1009.
+MAX_CLIENT_FRAME = 16 * 1024 * 1024
+#: ``page_iterator``'s page size (``search_events`` default limit).
+RESEND_PAGE = 100
+ASSERTION_DETAIL = "Only user messages are allowed to be sent to the agent."
+ALREADY_RUNNING = "Conversation already running. Wait for completion or pause first."
+
+LiveStart = Literal["first_connect", "immediately", "manual"]
+FaultPhase = Literal["any", "resend", "live", "replay"]
+
+_FREEZE_NEEDS_THREAD = (
+    "freeze blocks the thread that runs the server's event loop (that is how it imitates a "
+    "SIGSTOPped server); in current-loop mode that thread also runs your code and clients. "
+    "Start the server with start_in_thread() (thread mode) to use freeze or a plan with freeze@N."
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(text=_dumps(value), status=status, content_type="application/json")
+
+
+def _detail(status: int, detail: Any) -> web.Response:
+    return _json_response({"detail": detail}, status)
+
+
+def _preview(payload: Any, limit: int = 60) -> str:
+    text = repr(payload)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def _utc_z(ts: datetime | None) -> str:
+    ts = ts or datetime.now()
+    return ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+@dataclass
+class _Conn:
+    """One accepted WebSocket."""
+
+    id: str
+    ws: web.WebSocketResponse
+    request: web.Request
+    subscribed: bool = False
+    resend_done: bool = False
+    closed: bool = False
+    sent: dict[str, int] = field(default_factory=lambda: {"snapshot": 0, "resend": 0, "live": 0})
+    live_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Fault:
+    k: int
+    abrupt: bool
+    during: str
+    code: int
+    reason: str
+    baseline: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Refusal:
+    remaining: int
+    code: int
+    reason: str
+
+
+class _Conflict(Exception):
+    """``POST /run`` while the agent runs (409)."""
+
+
+class V1ReplayServer:
+    """An OpenHands V1 agent server on loopback that replays (and optionally plays live) a stored
+    conversation over ``/sockets/events/{id}`` and the REST event API.
+
+    Args:
+        events: the stored V1 conversation (required: no V1 conversation is bundled): a list of
+            event dicts, a CLI conversation folder (``events/event-NNNNN-<uuid>.json``), a JSONL
+            file (one event, or one captured frame record, per line), a JSON file or REST search
+            page, an evaluation-output JSONL/record (``history``; pick one with ``record``).
+            Every event needs a string ``id``. Sorted by timestamp, then source order.
+        record: for evaluation output: index or ``instance_id`` of the record to serve.
+        conversation_id: a UUID (any form); default: the one the data names (``base_state.json``,
+            a UUID folder name, a capture's ``_meta``, a ``full_state`` value) or a fresh one.
+        host, port: where to listen (port 0 = a free port, kept across :meth:`restart`).
+        speed: live playback speed factor (> 0; ``float("inf")`` = no waiting).
+        max_gap: upper bound, in seconds, of the wait between two live events.
+        live_from: the first live event: an index into the sorted events, or an event id. Earlier
+            events are the stored history at start; later ones are published one by one, waiting
+            ``min((ts_i - ts_{i-1}) / speed, max_gap)`` before each. None: all history.
+        session_api_key: when set, sockets must authenticate (first frame, or the deprecated
+            query parameter / header) and REST calls need ``X-Session-API-Key``.
+        live_start: ``"first_connect"`` (the first subscribed socket of each server run),
+            ``"immediately"`` or ``"manual"`` (:meth:`start_live`; a run request also starts it).
+        heartbeat: seconds between WebSocket pings the server sends (None: none; uvicorn's
+            default is 20 s ping / 20 s timeout).
+        max_subscribers: concurrent subscribed sockets before 1013 (default 49, as captured).
+        auth_timeout: seconds to wait for the first-frame auth (real: 10).
+        duplicate_live: True (real behavior): an event published during a resend can arrive
+            live and again from the resend. False: the resend skips ids the socket got live.
+        write_after_close: on a graceful :meth:`stop` during a live run (events pending, not
+            paused, live clock started), persist this many pending live events after the sockets
+            are closed (sent to no one).
+        pause_on_shutdown: on a graceful stop during a live run, store ``execution_status:
+            paused`` + ``PauseEvent`` after the sockets closed; the run stays paused after a
+            restart (``POST /run`` resumes), as the real server does.
+        retime_live: stamp live events with the current time when published (keeps timestamps
+            monotonic for ``since`` resumes); False keeps their stored timestamps.
+        emit_status: synthesize ``execution_status: running`` when live playback starts and
+            ``finished`` when it ends (for data that has no status updates).
+        order: ``"timestamp"`` (default) or ``"source"``: the order of the stored events.
+        resend_page_pause: seconds awaited between resend pages (the real page fetch runs in a
+            worker thread; 0 = one event-loop hop).
+        close_timeout: seconds a server-side close waits for the client's close frame.
+        shutdown_timeout: seconds :meth:`stop` lets open handlers finish.
+        faults: a :class:`~ohnb.servers.faults.FaultPlan` or its spec, applied at once.
+
+    Lifecycle like :class:`~ohnb.servers.V0ReplayServer`: ``await start()`` / ``await stop()``
+    (``async with``), :meth:`start_in_thread` / :meth:`stop_thread` (``with``), :meth:`restart`.
+
+    Instrumentation (any thread): :attr:`emitted` (``(connection_id, frame)`` for every frame
+    sent: dicts for JSON objects, other JSON values, text or bytes for raw frames),
+    :attr:`stored_events`, :attr:`connections` (subscribed sockets), :attr:`refusals` (sockets or
+    handshakes refused: 403, 4001, 4004, 1013, refuse_next), :attr:`close_codes`
+    (``(connection_id, code, reason)`` of every close frame the server sent),
+    :attr:`handshake_failures` (``(connection_id, http_status)``), :attr:`rejections`,
+    :attr:`fault_log`, :attr:`is_live_done` / :meth:`wait_live_done`, :attr:`execution_status`.
+
+    Raises:
+        ValueError: no events, bad arguments, events without string ids, a non-UUID
+            ``conversation_id``, an unknown ``live_from`` id, a bad ``faults`` spec.
+    """
+
+    def __init__(
+        self,
+        events: V1Source | None = None,
+        *,
+        record: int | str | None = None,
+        conversation_id: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        max_gap: float = 2.0,
+        live_from: int | str | None = None,
+        session_api_key: str | None = None,
+        live_start: LiveStart = "first_connect",
+        heartbeat: float | None = None,
+        max_subscribers: int = 49,
+        auth_timeout: float = 10.0,
+        duplicate_live: bool = True,
+        write_after_close: int = 0,
+        pause_on_shutdown: bool = True,
+        retime_live: bool = True,
+        emit_status: bool = False,
+        order: Literal["timestamp", "source"] = "timestamp",
+        resend_page_pause: float = 0.0,
+        close_timeout: float = 2.0,
+        shutdown_timeout: float = 2.0,
+        faults: FaultPlan | str | None = None,
+    ) -> None:
+        if events is None:
+            raise ValueError(
+                "events is required: no V1 conversation is bundled with ohnb (pass a list of "
+                "events, a CLI conversation folder, a JSONL file or an evaluation record)"
+            )
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not max_gap >= 0:
+            raise ValueError(f"max_gap must be >= 0 seconds, got {max_gap!r}")
+        if live_start not in ("first_connect", "immediately", "manual"):
+            raise ValueError(
+                f"live_start must be 'first_connect', 'immediately' or 'manual', got {live_start!r}"
+            )
+        if max_subscribers < 0 or write_after_close < 0 or not auth_timeout > 0:
+            raise ValueError("max_subscribers and write_after_close must be >= 0, auth_timeout > 0")
+        if order not in ("timestamp", "source"):
+            raise ValueError(f"order must be 'timestamp' or 'source', got {order!r}")
+        loaded = load_v1_conversation(events, record=record)
+        conv = conversation_id or loaded.conversation_id or str(uuid.uuid4())
+        try:
+            self._uuid = uuid.UUID(conv)
+        except ValueError:
+            raise ValueError(f"conversation_id must be a UUID (V1 ids are), got {conv!r}") from None
+        self.conversation_id = str(self._uuid)
+
+        all_events = list(loaded.events)
+        if order == "timestamp":
+            keyed = []
+            last: datetime | None = None
+            for n, ev in enumerate(all_events):
+                ts = parse_ts(ev.get("timestamp"))
+                last = ts if ts is not None else last
+                keyed.append((last or datetime.min, n, ev))
+            keyed.sort(key=lambda t: (t[0], t[1]))
+            all_events = [ev for _, _, ev in keyed]
+        if isinstance(live_from, str):
+            idx = next((i for i, e in enumerate(all_events) if e.get("id") == live_from), None)
+            if idx is None:
+                raise ValueError(f"live_from: no event with id {live_from!r}")
+            split = idx
+        elif live_from is None:
+            split = len(all_events)
+        else:
+            split = max(0, min(int(live_from), len(all_events)))
+        history, pending = all_events[:split], all_events[split:]
+
+        self.host = host
+        self.speed = float(speed)
+        self.max_gap = float(max_gap)
+        self.live_from = live_from
+        self.session_api_key = session_api_key
+        self.live_start: LiveStart = live_start
+        self.heartbeat = heartbeat
+        self.max_subscribers = int(max_subscribers)
+        self.auth_timeout = float(auth_timeout)
+        self.duplicate_live = duplicate_live
+        self.write_after_close = int(write_after_close)
+        self.pause_on_shutdown = pause_on_shutdown
+        self.retime_live = retime_live
+        self.emit_status = emit_status
+        self.resend_page_pause = float(resend_page_pause)
+        self.close_timeout = float(close_timeout)
+        self.shutdown_timeout = float(shutdown_timeout)
+
+        model = None
+        for ev in all_events:
+            if ev.get("key") == "stats" and isinstance(ev.get("value"), dict):
+                for usage in (ev["value"].get("usage_to_metrics") or {}).values():
+                    if isinstance(usage, dict) and isinstance(usage.get("model_name"), str):
+                        model = usage["model_name"]
+        self._state: dict[str, Any] = default_state(self.conversation_id, model)
+        if loaded.base_state:
+            apply_to_state(
+                self._state,
+                {"kind": "ConversationStateUpdateEvent", "key": "full_state", "value": loaded.base_state},
+            )
+        self._store: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+        self._leaf: str | None = None
+        self._last_ts: datetime | None = None
+        self._created = parse_ts(all_events[0].get("timestamp")) if all_events else None
+        for ev in history:
+            self._store_event(ev, quiet=True)
+        self._pending: collections.deque[dict[str, Any]] = collections.deque(pending)
+        self._prev_ts = self._last_ts
+
+        self._config_port = int(port)
+        self._port: int | None = None
+
+        # instrumentation
+        self.emitted: list[tuple[str, Any]] = []
+        self.connections = 0
+        self.refusals = 0
+        self.rejections = 0
+        self.close_codes: list[tuple[str, int, str]] = []
+        self.handshake_failures: list[tuple[str, int]] = []
+        self.fault_log: list[tuple[float, str]] = []
+
+        # cross-thread state
+        self._lock = threading.Lock()
+        self._live_done = threading.Event()
+        if not self._pending:
+            self._live_done.set()
+        self._live_triggered = False
+        self._gate_open = True
+        self._fault: _Fault | None = None
+        self._refusal: _Refusal | None = None
+        self._reject_left = 0
+        self._reject_status = 503
+        self._replay_delay = 0.0
+        self._plan = FaultPlan()
+        self._plan_todo: list[FaultStep] = []
+        self._plan_count = 0
+        self._frozen_until = 0.0
+        self._restart_task: asyncio.Task[None] | None = None
+        self._halt_restart = False
+        self._conn_seq = 0
+
+        # per-run state
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._running = False
+        self._accepting = False
+        self._live_task: asyncio.Task[None] | None = None
+        self._aux_tasks: set[asyncio.Task[Any]] = set()
+        self._live_trigger: asyncio.Event | None = None
+        self._gate: asyncio.Event | None = None
+        self._live_done_async: asyncio.Event | None = None
+        self._conns: dict[str, _Conn] = {}
+        self._subscribers: dict[str, _Conn] = {}
+        self._subscribed_this_run = False
+        self._started_at = datetime.now()
+
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+
+        if faults is not None:
+            self.apply(faults)
+
+    # ------------------------------------------------------------------------------------------
+    # properties
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (fixed across :meth:`restart`)."""
+        if self._port is not None:
+            return self._port
+        if self._config_port:
+            return self._config_port
+        raise RuntimeError("V1ReplayServer: port is not known before start()")
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` (REST base; the socket is ``ws://HOST:PORT/sockets/events/{id}``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://HOST:PORT/sockets/events/{conversation_id}``."""
+        return self.url.replace("http://", "ws://", 1) + f"/sockets/events/{self.conversation_id}"
+
+    @property
+    def running(self) -> bool:
+        """True between a successful start() and stop()."""
+        return self._running
+
+    @property
+    def stored_events(self) -> list[dict[str, Any]]:
+        """A snapshot (new list) of the persisted log: history plus every event stored since."""
+        return list(self._store)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A copy of the conversation state (what a ``full_state`` snapshot carries now)."""
+        return copy.deepcopy(self._state)
+
+    @property
+    def execution_status(self) -> str:
+        """The conversation's current ``execution_status``."""
+        return str(self._state.get("execution_status", "idle"))
+
+    @property
+    def pending_live(self) -> int:
+        """Number of live events not yet published."""
+        return len(self._pending)
+
+    @property
+    def is_live_done(self) -> bool:
+        """True once every live event has been published (at once if none)."""
+        return self._live_done.is_set()
+
+    @property
+    def live_done(self) -> threading.Event:
+        """A :class:`threading.Event` set once every live event has been published."""
+        return self._live_done
+
+    @property
+    def agent_paused(self) -> bool:
+        """True while a pause halts live pacing."""
+        return not self._gate_open
+
+    @property
+    def subscribers(self) -> int:
+        """Number of sockets subscribed right now."""
+        return len(self._subscribers)
+
+    @property
+    def emitted_ids(self) -> list[str]:
+        """Ids of the emitted event frames, in order, repeats included (snapshots too)."""
+        return [f["id"] for _, f in list(self.emitted) if isinstance(f, dict) and isinstance(f.get("id"), str)]
+
+    @property
+    def thread_mode(self) -> bool:
+        """True when the server runs on its own thread (:meth:`start_in_thread`)."""
+        return self._thread is not None
+
+    @property
+    def frozen(self) -> bool:
+        """True while a :meth:`freeze` blocks the server."""
+        return time.monotonic() < self._frozen_until
+
+    # ------------------------------------------------------------------------------------------
+    # lifecycle
+
+    async def start(self) -> None:
+        """Start listening in the running event loop (the same port again after a restart).
+
+        Raises:
+            RuntimeError: already running, or a ``freeze`` step in the plan outside thread mode.
+            OSError: the port cannot be bound.
+        """
+        if self._running:
+            raise RuntimeError("V1ReplayServer is already running")
+        with self._lock:
+            needs_thread = any(s.kind == "freeze" for s in self._plan_todo)
+        if needs_thread and self._thread is None:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        self._halt_restart = False
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        app = web.Application(middlewares=[self._make_middleware()])
+        self._add_routes(app)
+        runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout, access_log=None)
+        await runner.setup()
+        port = self._port if self._port is not None else self._config_port
+        site = web.TCPSite(runner, self.host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = int(runner.addresses[0][1])
+        self._runner = runner
+        self._conns = {}
+        self._subscribers = {}
+        self._subscribed_this_run = False
+        self._live_trigger = asyncio.Event()
+        self._gate = asyncio.Event()
+        if self._gate_open:
+            self._gate.set()
+        self._live_done_async = asyncio.Event()
+        if self._live_done.is_set():
+            self._live_done_async.set()
+        self._running = True
+        self._accepting = True
+        if self._pending:
+            if self.live_start == "immediately" or (
+                self.live_start == "manual" and self._live_triggered
+            ):
+                self._live_trigger.set()
+            self._live_task = loop.create_task(self._live_loop(), name="ohnb-v1-live")
+        logger.info(
+            "V1 replay server listening on %s (conversation %s, %d stored, %d live pending)",
+            self.url,
+            self.conversation_id,
+            len(self._store),
+            len(self._pending),
+        )
+
+    async def stop(self, *, abrupt: bool = False) -> None:
+        """Stop serving; the store, pending live events and counters are kept.
+
+        ``abrupt=False`` (SIGTERM): every socket gets a close frame 1012; then ``write_after_close``
+        live events are persisted (and, with ``pause_on_shutdown`` during a run, the pause).
+        ``abrupt=True`` (SIGKILL): TCP connections aborted (client: 1006), nothing written.
+        Safe when not running. Must run on the server's loop (thread mode: :meth:`stop_thread`).
+        """
+        pending = self._restart_task
+        if pending is not None and pending is not asyncio.current_task():
+            await self._forward_check("stop")
+            self._halt_restart = True
+            await asyncio.gather(pending, return_exceptions=True)
+        if not self._running:
+            return
+        await self._forward_check("stop")
+        running_run = self._agent_running()
+        self._running = False
+        self._accepting = False
+        tasks = [t for t in (self._live_task, *self._aux_tasks) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._live_task = None
+        self._aux_tasks.clear()
+        conns = list(self._conns.values())
+        self._subscribers.clear()
+        if abrupt:
+            for c in conns:
+                self._abort(c)
+        else:
+            await asyncio.gather(
+                *(self._close(c, *CLOSE_SERVICE_RESTART) for c in conns), return_exceptions=True
+            )
+            self._persist_after_close(running_run)
+        assert self._runner is not None
+        await self._runner.cleanup()
+        self._runner = None
+        self._conns.clear()
+        logger.info("V1 replay server on port %s stopped (abrupt=%s)", self._port, abrupt)
+
+    def _persist_after_close(self, running_run: bool) -> None:
+        written = 0
+        while running_run and written < self.write_after_close and self._pending:
+            ev = self._pending.popleft()
+            ts = parse_ts(ev.get("timestamp"))
+            if ts is not None:
+                self._prev_ts = ts
+            if ev.get("kind") not in UNSTORED_KINDS and ev.get("key") != "full_state":
+                self._store_event(self._adopt(ev))
+                written += 1
+        if written:
+            self._log_fault(f"persisted {written} event(s) after the sockets were closed")
+        if running_run and self.pause_on_shutdown and self._pending:
+            self._store_event(self._state_event("execution_status", "paused"))
+            self._store_event(pause_event(parent_id=self._leaf, timestamp=self._stamp()))
+            self._gate_open = False
+            self._log_fault("run paused by the shutdown (execution_status paused + PauseEvent)")
+        if not self._pending and not self._live_done.is_set():
+            self._mark_live_done()
+
+    async def restart(self, pause: float = 0.0, *, abrupt: bool = True) -> None:
+        """Stop (``abrupt`` as in :meth:`stop`; default: a killed server), wait ``pause`` seconds,
+        start again on the same port with the same store. Awaitable from any loop."""
+        await self._on_server_loop(self._restart(pause, abrupt))
+
+    def restart_threadsafe(self, pause: float = 0.0, *, abrupt: bool = True, timeout: float = 30.0) -> None:
+        """Blocking :meth:`restart` for other threads (thread mode)."""
+        self._run_threadsafe(self._restart(pause, abrupt), timeout)
+
+    async def _restart(self, pause: float, abrupt: bool) -> None:
+        self._log_fault(f"restart: stopping (abrupt={abrupt}), port closed for {pause:g} s")
+        await self.stop(abrupt=abrupt)
+        if pause > 0:
+            await asyncio.sleep(pause)
+        await self.start()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start_in_thread(self, timeout: float = 10.0) -> Self:
+        """Run the server on a daemon thread with its own event loop; returns ``self`` once it
+        listens.
+
+        Raises:
+            RuntimeError: already running in a thread, or not up within ``timeout``.
+            OSError: the port cannot be bound.
+        """
+        if self._thread is not None:
+            raise RuntimeError("V1ReplayServer is already running in a thread")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._thread_loop = loop
+            try:
+                try:
+                    loop.run_until_complete(self.start())
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    failure.append(exc)
+                    return
+                finally:
+                    ready.set()
+                loop.run_forever()
+            finally:
+                try:
+                    left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                    for t in left:
+                        t.cancel()
+                    if left:
+                        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                finally:
+                    asyncio.set_event_loop(None)
+                    loop.close()
+
+        thread = threading.Thread(target=main, name="ohnb-v1-server", daemon=True)
+        self._thread = thread
+        thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"V1ReplayServer did not start within {timeout} s")
+        if failure:
+            thread.join(timeout)
+            self._thread = None
+            self._thread_loop = None
+            raise failure[0]
+        return self
+
+    def stop_thread(self, timeout: float = 10.0, *, abrupt: bool = False) -> None:
+        """Stop a server started with :meth:`start_in_thread` and join its thread."""
+        thread, loop = self._thread, self._thread_loop
+        if thread is None or loop is None:
+            return
+        try:
+            if not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(self.stop(abrupt=abrupt), loop).result(timeout)
+        finally:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            self._thread = None
+            self._thread_loop = None
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+    # ------------------------------------------------------------------------------------------
+    # live control
+
+    def start_live(self) -> None:
+        """Start the live clock now (``live_start="manual"``). Thread-safe; remembered across
+        restarts."""
+        self._live_triggered = True
+        self._call_in_loop(self._set_trigger)
+
+    async def wait_live_done(self, timeout: float | None = None) -> bool:
+        """Wait until every live event has been published; False on timeout. Any loop."""
+        if self._live_done.is_set():
+            return True
+        current = asyncio.get_running_loop()
+        if current is self._loop and self._live_done_async is not None and self._running:
+            try:
+                await asyncio.wait_for(self._live_done_async.wait(), timeout)
+            except asyncio.TimeoutError:
+                return self._live_done.is_set()
+            return True
+        return await asyncio.to_thread(self._live_done.wait, timeout)
+
+    def wait_live_done_threadsafe(self, timeout: float | None = None) -> bool:
+        """Blocking :meth:`wait_live_done` for plain threads."""
+        return self._live_done.wait(timeout)
+
+    async def pause(self) -> None:
+        """What ``POST /pause`` does (any loop)."""
+        await self._on_server_loop(self._pause())
+
+    async def run(self) -> bool:
+        """What ``POST /run`` does (any loop); False when the agent is already running (409)."""
+        try:
+            await self._on_server_loop(self._run(conflict=True))
+        except _Conflict:
+            return False
+        return True
+
+    async def send_message(self, text: str, *, run: bool = True) -> None:
+        """Store and publish a user message, as ``POST /events`` does (any loop)."""
+        llm = validate_message({"role": "user", "content": [{"type": "text", "text": text}]})
+        await self._on_server_loop(self._send_message(llm, run))
+
+    # ------------------------------------------------------------------------------------------
+    # faults
+
+    async def drop_connections(
+        self, *, abrupt: bool = False, code: int = 1001, reason: str = ""
+    ) -> int:
+        """Close every open socket now (close frame ``code``/``reason``; ``abrupt``: TCP abort,
+        client 1006). Returns how many. Any loop."""
+        return await self._on_server_loop(self._drop_all_fault(abrupt, code, reason))
+
+    def drop_connections_threadsafe(
+        self, *, abrupt: bool = False, code: int = 1001, reason: str = "", timeout: float = 10.0
+    ) -> int:
+        """Blocking :meth:`drop_connections` for other threads."""
+        return self._run_threadsafe(self._drop_all_fault(abrupt, code, reason), timeout)
+
+    async def _drop_all_fault(self, abrupt: bool, code: int, reason: str) -> int:
+        conns = list(self._conns.values())
+        for c in conns:
+            await self._drop(c, abrupt, code, reason)
+        self._log_fault(f"drop_connections: {len(conns)} socket(s) (abrupt={abrupt}, code={code})")
+        return len(conns)
+
+    def drop_after(
+        self,
+        k: int,
+        *,
+        abrupt: bool = False,
+        during: FaultPhase = "any",
+        code: int = 1001,
+        reason: str = "",
+    ) -> None:
+        """Arm a one-shot fault: the first socket that is sent ``k`` more frames (counted from now;
+        ``during="resend"`` counts resent events only, ``"live"`` live ones, ``"any"`` every frame
+        incl. snapshots) is dropped right after the k-th (``k=0``: before its next frame).
+        Thread-safe.
+
+        Raises:
+            ValueError: ``k < 0`` or an unknown ``during``.
+        """
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        phase = "resend" if during == "replay" else during
+        if phase not in ("any", "resend", "live"):
+            raise ValueError(f"during must be 'any', 'resend' or 'live', got {during!r}")
+        with self._lock:
+            baseline = {cid: dict(c.sent) for cid, c in self._conns.items()}
+            self._fault = _Fault(k, abrupt, phase, code, reason, baseline)
+
+    def cancel_fault(self) -> None:
+        """Disarm a pending :meth:`drop_after`."""
+        with self._lock:
+            self._fault = None
+
+    @property
+    def fault_armed(self) -> bool:
+        """True while a :meth:`drop_after` fault waits to fire."""
+        return self._fault is not None
+
+    async def freeze(self, seconds: float, *, wait: bool = False) -> None:
+        """Stop answering for ``seconds``: the thread running the server's loop is blocked, so no
+        frame, no pong, no handshake, no REST answer (TCP connects still complete in the kernel
+        backlog), like a SIGSTOPped process. Needs thread mode or a caller on another loop.
+
+        Raises:
+            ValueError: ``seconds <= 0``.
+            RuntimeError: not running, or called on the server's own loop.
+        """
+        started, ended = self._schedule_freeze(seconds)
+        if not await asyncio.to_thread(started.wait, 10.0):
+            raise RuntimeError("V1ReplayServer.freeze: the server's loop did not respond")
+        if wait:
+            await asyncio.to_thread(ended.wait)
+
+    def freeze_threadsafe(self, seconds: float, *, wait: bool = False, timeout: float = 10.0) -> None:
+        """Blocking :meth:`freeze` for other threads."""
+        started, ended = self._schedule_freeze(seconds)
+        if not started.wait(timeout):
+            raise RuntimeError("V1ReplayServer.freeze: the server's loop did not respond")
+        if wait:
+            ended.wait()
+
+    def _schedule_freeze(self, seconds: float) -> tuple[threading.Event, threading.Event]:
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._running:
+            raise RuntimeError("V1ReplayServer is not running")
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        started, ended = threading.Event(), threading.Event()
+
+        def block() -> None:
+            started.set()
+            try:
+                self._block(seconds, "freeze()")
+            finally:
+                ended.set()
+
+        loop.call_soon_threadsafe(block)
+        return started, ended
+
+    def _block(self, seconds: float, why: str) -> None:
+        self._log_fault(f"{why}: server frozen for {seconds:g} s")
+        self._frozen_until = time.monotonic() + seconds
+        try:
+            time.sleep(seconds)
+        finally:
+            self._frozen_until = 0.0
+        self._log_fault(f"{why}: server answers again")
+
+    def reject_next(self, n: int, *, status: int = 503) -> None:
+        """Fail the next ``n`` WebSocket handshakes with HTTP ``status`` instead of the upgrade (an
+        overloaded server or proxy; transient). REST is not affected. ``n=0`` cancels.
+
+        Raises:
+            ValueError: ``n < 0`` or ``status`` outside 400..599.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be 400..599, got {status}")
+        with self._lock:
+            self._reject_left = n
+            self._reject_status = status
+        if n:
+            self._log_fault(f"rejecting the next {n} handshake(s) with HTTP {status}")
+
+    def refuse_next(self, n: int, *, code: int = 4004, reason: str | None = None) -> None:
+        """Refuse the next ``n`` sockets that pass the auth step: accepted, then closed with
+        ``code`` (default 4004 ``"Conversation not found"``; 4001 -> ``"Authentication failed"``)
+        before any frame - the final refusals of the real server. ``n=0`` cancels.
+
+        Raises:
+            ValueError: ``n < 0``.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        text = reason if reason is not None else _REASONS.get(code, "")
+        with self._lock:
+            self._refusal = _Refusal(n, code, text) if n else None
+        if n:
+            self._log_fault(f"refusing the next {n} socket(s) with close {code} {text!r}")
+
+    @property
+    def refusing(self) -> int:
+        """How many sockets :meth:`refuse_next` will still refuse."""
+        refusal = self._refusal
+        return refusal.remaining if refusal is not None else 0
+
+    @property
+    def rejecting(self) -> int:
+        """How many handshakes :meth:`reject_next` will still fail."""
+        return self._reject_left
+
+    def slow_replay(self, delay_per_event: float) -> None:
+        """Wait ``delay_per_event`` seconds between resent events from now on (0 = off).
+
+        Raises:
+            ValueError: negative delay.
+        """
+        if not delay_per_event >= 0:
+            raise ValueError(f"delay_per_event must be >= 0, got {delay_per_event!r}")
+        self._replay_delay = float(delay_per_event)
+        self._log_fault(f"resend slowed to {delay_per_event:g} s per event")
+
+    @property
+    def replay_delay(self) -> float:
+        """Current :meth:`slow_replay` delay."""
+        return self._replay_delay
+
+    async def inject(self, payload: Any, *, raw: bool = False, store: bool = True) -> int:
+        """Send ``payload`` to every subscribed socket; returns how many got it.
+
+        A dict with a string ``id`` no stored event has and a string ``kind`` is stored and
+        published like a live event (``store=False``: sent only); any other JSON value (a dict
+        without id, a list, a number, None, a string) is sent as its JSON text. ``raw=True``: the
+        str is one text frame as it is (broken JSON...); ``bytes``: one binary frame. Any loop.
+
+        Raises:
+            TypeError: ``raw=True`` with a payload that is not a str.
+        """
+        if raw and not isinstance(payload, str):
+            raise TypeError("inject(raw=True) needs the frame text as a str")
+        return await self._on_server_loop(self._inject(payload, raw=raw, store=store))
+
+    def inject_threadsafe(self, payload: Any, *, raw: bool = False, store: bool = True, timeout: float = 30.0) -> int:
+        """Blocking :meth:`inject` for other threads."""
+        if raw and not isinstance(payload, str):
+            raise TypeError("inject(raw=True) needs the frame text as a str")
+        return self._run_threadsafe(self._inject(payload, raw=raw, store=store), timeout)
+
+    async def _inject(self, payload: Any, *, raw: bool, store: bool) -> int:
+        how = "binary" if isinstance(payload, (bytes, bytearray)) else ("text" if raw else "json")
+        if (
+            how == "json"
+            and store
+            and isinstance(payload, dict)
+            and isinstance(payload.get("id"), str)
+            and isinstance(payload.get("kind"), str)
+            and payload["id"] not in self._ids
+        ):
+            n = await self._publish(payload)
+            self._log_fault(f"injected {_preview(payload)} (stored) to {n} socket(s)")
+            return n
+        subs = list(self._subscribers.values())
+        results = await asyncio.gather(*(self._send(c, payload, "live", how) for c in subs))
+        n = sum(1 for r in results if r)
+        self._log_fault(f"injected {how} frame {_preview(payload)} to {n} socket(s)")
+        return n
+
+    def apply(self, plan: FaultPlan | str | None) -> FaultPlan:
+        """Run a :class:`~ohnb.servers.faults.FaultPlan` (or its spec): ``@N`` counts the frames
+        this server sends from now on (every socket, across restarts). V1 meaning of the steps:
+        ``drop`` close 1001, ``kill`` TCP abort, ``freeze``, ``restart`` (abrupt), ``malformed``
+        (variants: :data:`~ohnb.servers.v1_events.MALFORMED_V1`), ``oversized`` (a stored
+        ObservationEvent), ``refuse`` (4004), ``reject`` (HTTP status), ``slow``.
+
+        Raises:
+            ValueError: a bad spec.
+            RuntimeError: a ``freeze`` step outside thread mode while running.
+        """
+        parsed = FaultPlan.parse(plan)
+        if parsed.needs_thread_mode and self._running and self._thread is None:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        with self._lock:
+            self._plan = parsed
+            self._plan_count = 0
+            steps = list(parsed.steps)
+            now = [s for s in steps if s.at == 0]
+            self._plan_todo = sorted((s for s in steps if s.at > 0), key=lambda s: s.at)
+        if parsed:
+            self._log_fault(f"fault plan applied: {parsed}")
+        for step in now:
+            self._apply_setting(step)
+        return parsed
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The fault plan applied last."""
+        return self._plan
+
+    @property
+    def plan_pending(self) -> list[FaultStep]:
+        """Steps of the plan that have not fired yet."""
+        with self._lock:
+            return list(self._plan_todo)
+
+    def _apply_setting(self, step: FaultStep) -> None:
+        if step.kind == "refuse":
+            self.refuse_next(int(step.value or 1))
+        elif step.kind == "reject":
+            self.reject_next(int(step.value or 1), status=int(step.option) if step.option else 503)
+        elif step.kind == "slow":
+            self.slow_replay(float(step.value or 0.0))
+
+    async def _run_steps(self, steps: list[FaultStep]) -> None:
+        for step in steps:
+            self._log_fault(f"plan step {step} fires after {self._plan_count} frame(s)")
+            kind = step.kind
+            if kind in ("refuse", "reject", "slow"):
+                self._apply_setting(step)
+            elif kind in ("drop", "kill"):
+                for c in list(self._conns.values()):
+                    await self._drop(c, kind == "kill", 1001, "")
+            elif kind == "freeze":
+                self._block(float(step.value or 0.0), f"plan step {step}")
+            elif kind == "restart":
+                for c in list(self._conns.values()):
+                    self._abort(c)
+                if self._restart_task is None and self._running:
+                    self._restart_task = asyncio.get_running_loop().create_task(
+                        self._plan_restart(float(step.value or 0.0)), name="ohnb-v1-fault-restart"
+                    )
+            elif kind == "malformed":
+                try:
+                    payload, how = malformed_frame(step.option or "dict")
+                except ValueError as exc:
+                    self._log_fault(f"plan step {step} skipped: {exc}")
+                    continue
+                await self._inject(payload, raw=how == "text", store=True)
+            elif kind == "oversized":
+                await self._inject(oversized_event(int(step.value or 0), parent_id=self._leaf), raw=False, store=True)
+            else:
+                self._log_fault(f"plan step {step}: kind not served by the V1 server, skipped")
+
+    async def _plan_restart(self, pause: float) -> None:
+        try:
+            await self.stop(abrupt=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + pause
+            while not self._halt_restart and loop.time() < deadline:
+                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
+            if not self._halt_restart:
+                await self.start()
+                self._log_fault(f"restarted on port {self._port} after {pause:g} s")
+        except Exception:  # noqa: BLE001 - a failed restart must be visible, not a silent task death
+            logger.exception("fault plan restart failed")
+        finally:
+            self._restart_task = None
+
+    def _log_fault(self, text: str) -> None:
+        self.fault_log.append((time.time(), text))
+        fault_logger.info("%s", text)
+
+    # ------------------------------------------------------------------------------------------
+    # the store and publishing
+
+    def _stamp(self) -> str:
+        """Now, never earlier than the last stored event (keeps the log monotonic)."""
+        now = datetime.now()
+        if self._last_ts is not None and now <= self._last_ts:
+            now = self._last_ts + timedelta(microseconds=1)
+        return now.isoformat()
+
+    def _store_event(self, ev: dict[str, Any], *, quiet: bool = False) -> bool:
+        """Append to the log (unless the kind is never persisted); always fold into the state.
+        Returns True when stored."""
+        apply_to_state(self._state, ev)
+        if ev.get("kind") in UNSTORED_KINDS or ev.get("key") == "full_state":
+            return False
+        if ev.get("id") in self._ids:
+            if not quiet:
+                logger.warning("event %s already stored; not stored twice", ev.get("id"))
+            return False
+        self._store.append(ev)
+        eid = ev.get("id")
+        if isinstance(eid, str):
+            self._ids.add(eid)
+        if ev.get("kind") != "ConversationStateUpdateEvent" and isinstance(eid, str):
+            self._leaf = eid
+        ts = parse_ts(ev.get("timestamp"))
+        if ts is not None and (self._last_ts is None or ts > self._last_ts):
+            self._last_ts = ts
+        return True
+
+    def _state_event(self, key: str, value: Any) -> dict[str, Any]:
+        return state_update_event(key, value, parent_id=self._leaf, timestamp=self._stamp())
+
+    async def _publish(self, ev: dict[str, Any]) -> int:
+        """Persist (when the kind is persisted), then send to every subscriber."""
+        self._store_event(ev)
+        return await self._broadcast(ev)
+
+    async def _broadcast(self, ev: Any) -> int:
+        subs = list(self._subscribers.values())
+        if not subs:
+            return 0
+        results = await asyncio.gather(*(self._send(c, ev, "live") for c in subs))
+        return sum(1 for r in results if r)
+
+    async def _publish_status(self, status: str) -> None:
+        await self._publish(self._state_event("execution_status", status))
+
+    async def _send(self, conn: _Conn, frame: Any, phase: str, how: str = "json") -> bool:
+        """Send one frame with accounting, fault checks and plan steps; False when the socket is
+        gone or was dropped here."""
+        if conn.closed or conn.ws.closed:
+            return False
+        fault = self._take_fault(conn, phase)
+        if fault is not None:
+            await self._drop(conn, fault.abrupt, fault.code, fault.reason)
+            return False
+        try:
+            if how == "binary":
+                await conn.ws.send_bytes(bytes(frame))
+            elif how == "text":
+                await conn.ws.send_str(frame)
+            else:
+                await conn.ws.send_str(_dumps(frame))
+        except (ConnectionError, RuntimeError) as exc:
+            logger.debug("send to %s failed: %s", conn.id, exc)
+            conn.closed = True
+            return False
+        self.emitted.append((conn.id, frame))
+        if phase == "live" and not conn.resend_done and isinstance(frame, dict):
+            eid = frame.get("id")
+            if isinstance(eid, str):
+                conn.live_ids.add(eid)
+        due: list[FaultStep] = []
+        with self._lock:
+            conn.sent[phase] = conn.sent.get(phase, 0) + 1
+            self._plan_count += 1
+            while self._plan_todo and self._plan_todo[0].at <= self._plan_count:
+                due.append(self._plan_todo.pop(0))
+        fault = self._take_fault(conn, phase)
+        if fault is not None:
+            await self._drop(conn, fault.abrupt, fault.code, fault.reason)
+            return False
+        if due:
+            await self._run_steps(due)
+        return not conn.closed
+
+    def _take_fault(self, conn: _Conn, phase: str) -> _Fault | None:
+        with self._lock:
+            fault = self._fault
+            if fault is None or (fault.during != "any" and fault.during != phase):
+                return None
+            base = fault.baseline.get(conn.id, {})
+            if fault.during == "any":
+                n = sum(conn.sent.values()) - sum(base.values())
+            else:
+                n = conn.sent.get(phase, 0) - base.get(phase, 0)
+            if n < fault.k:
+                return None
+            self._fault = None
+        self._log_fault(f"drop_after: dropping {conn.id} after {n} frame(s) ({fault.during}, abrupt={fault.abrupt})")
+        return fault
+
+    async def _drop(self, conn: _Conn, abrupt: bool, code: int, reason: str) -> None:
+        if abrupt:
+            self._abort(conn)
+            return
+        if conn.ws.closed:
+            return
+        conn.closed = True
+        self._subscribers.pop(conn.id, None)
+        self._spawn(self._close(conn, code, reason))
+        await asyncio.sleep(0)
+
+    def _abort(self, conn: _Conn) -> None:
+        conn.closed = True
+        self._subscribers.pop(conn.id, None)
+        transport = conn.request.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    async def _close(self, conn: _Conn, code: int, reason: str) -> None:
+        """Send a close frame (recorded in :attr:`close_codes`) and wait (bounded) for the reply."""
+        if conn.ws.closed:
+            conn.closed = True
+            return
+        conn.closed = True
+        self._subscribers.pop(conn.id, None)
+        self.close_codes.append((conn.id, code, reason))
+        try:
+            await asyncio.wait_for(
+                conn.ws.close(code=code, message=reason.encode()), self.close_timeout + 1.0
+            )
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
+            logger.debug("close of %s: %s", conn.id, exc)
+            self._abort(conn)
+
+    # ------------------------------------------------------------------------------------------
+    # live clock and the fake agent
+
+    def _agent_running(self) -> bool:
+        """A live run is under way: events pending, not paused, the live clock started."""
+        trigger = self._live_trigger
+        return bool(self._pending) and self._gate_open and trigger is not None and trigger.is_set()
+
+    async def _live_loop(self) -> None:
+        assert self._live_trigger is not None and self._gate is not None
+        await self._live_trigger.wait()
+        self._live_triggered = True
+        if self.emit_status and self.execution_status != "running" and self._gate_open:
+            await self._publish_status("running")
+        while self._pending:
+            ev = self._pending[0]
+            await asyncio.sleep(self._delay_before(ev))
+            await self._gate.wait()
+            self._pending.popleft()
+            ts = parse_ts(ev.get("timestamp"))
+            if ts is not None:
+                self._prev_ts = ts
+            await self._publish(self._adopt(ev))
+        await self._end_run(emit_finished=self.emit_status)
+        self._mark_live_done()
+
+    async def _end_run(self, *, emit_finished: bool) -> None:
+        if emit_finished and self.execution_status not in ("finished", "error", "stuck"):
+            await self._publish_status("finished")
+        await self._broadcast(full_state_event(self._state))
+
+    def _delay_before(self, ev: dict[str, Any]) -> float:
+        ts = parse_ts(ev.get("timestamp"))
+        if ts is None or self._prev_ts is None:
+            return 0.0
+        gap = (ts - self._prev_ts).total_seconds() / self.speed
+        return max(0.0, min(gap, self.max_gap))
+
+    def _adopt(self, ev: dict[str, Any]) -> dict[str, Any]:
+        if not self.retime_live or ev.get("kind") in UNSTORED_KINDS:
+            return ev
+        out = dict(ev)
+        out["timestamp"] = self._stamp()
+        return out
+
+    def _mark_live_done(self) -> None:
+        self._live_done.set()
+        if self._live_done_async is not None:
+            self._live_done_async.set()
+        logger.info("live playback finished (%d events stored)", len(self._store))
+
+    def _set_trigger(self) -> None:
+        if self._live_trigger is not None:
+            self._live_trigger.set()
+
+    def _set_gate(self, open_: bool) -> None:
+        self._gate_open = open_
+        if self._gate is not None:
+            if open_:
+                self._gate.set()
+            else:
+                self._gate.clear()
+
+    async def _send_message(self, llm_message: dict[str, Any], run: bool) -> dict[str, Any]:
+        if self.execution_status in ("finished", "stuck"):
+            await self._publish_status("idle")
+        msg = message_event(llm_message, parent_id=self._leaf, timestamp=self._stamp())
+        await self._publish(msg)
+        await self._publish(self._state_event("last_user_message_id", msg["id"]))
+        if run:
+            await self._run(conflict=False)
+        return msg
+
+    async def _run(self, *, conflict: bool) -> None:
+        if self._agent_running():
+            if conflict:
+                raise _Conflict
+            return
+        if self.execution_status != "running":
+            await self._publish_status("running")
+        self._set_gate(True)
+        if self._pending:
+            self._live_triggered = True
+            self._set_trigger()
+            return
+        await self._end_run(emit_finished=True)
+
+    async def _pause(self) -> None:
+        if self.execution_status in ("idle", "running") or self._agent_running():
+            await self._publish_status("paused")
+            await self._publish(pause_event(parent_id=self._leaf, timestamp=self._stamp()))
+        self._set_gate(False)
+
+    # ------------------------------------------------------------------------------------------
+    # WebSocket endpoint
+
+    def _refuse_http(self, conn_id: str, status: int, why: str) -> web.Response:
+        self.refusals += 1
+        self.handshake_failures.append((conn_id, status))
+        logger.info("socket %s refused with HTTP %s: %s", conn_id, status, why)
+        return web.Response(status=status, text="Forbidden" if status == 403 else f"{status}")
+
+    async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
+        self._conn_seq += 1
+        conn_id = f"ws-{self._conn_seq}"
+        status = self._take_rejection()
+        if status is not None:
+            self.handshake_failures.append((conn_id, status))
+            return web.Response(status=status, text=f"{status} (ohnb fault injection: reject_next)\n")
+        try:
+            cid = uuid.UUID(request.match_info["conversation_id"])
+        except ValueError:
+            return self._refuse_http(conn_id, 403, "conversation_id is not a UUID")
+        query = request.query
+        resend_mode = query.get("resend_mode")
+        if resend_mode is not None and resend_mode not in ("all", "since"):
+            return self._refuse_http(conn_id, 403, f"resend_mode {resend_mode!r}")
+        after = None
+        if "after_timestamp" in query:
+            try:
+                after = parse_query_datetime(query["after_timestamp"])
+            except ValueError:
+                return self._refuse_http(conn_id, 403, "after_timestamp is not a datetime")
+        resend_all = False
+        if "resend_all" in query:
+            try:
+                resend_all = parse_query_bool(query["resend_all"])
+            except ValueError:
+                return self._refuse_http(conn_id, 403, "resend_all is not a boolean")
+        key = query.get("session_api_key")
+        if key is None:
+            key = request.headers.get("X-Session-API-Key")
+        if self.session_api_key and key is not None and key != self.session_api_key:
+            return self._refuse_http(conn_id, 403, "wrong session_api_key (query or header)")
+
+        ws = web.WebSocketResponse(
+            timeout=self.close_timeout, heartbeat=self.heartbeat, max_msg_size=MAX_CLIENT_FRAME
+        )
+        await ws.prepare(request)
+        conn = _Conn(conn_id, ws, request)
+        self._conns[conn_id] = conn
+        reader: asyncio.Task[None] | None = None
+        try:
+            if not self._accepting:
+                await self._close(conn, *CLOSE_SERVICE_RESTART)
+                return ws
+            if self.session_api_key and key is None and not await self._first_frame_auth(conn):
+                return ws
+            if cid != self._uuid:
+                self.refusals += 1
+                await self._close(conn, *CLOSE_NOT_FOUND)
+                return ws
+            refusal = self._take_refusal()
+            if refusal is not None:
+                self.refusals += 1
+                self._log_fault(f"socket {conn_id} refused (refuse_next): {refusal.code} {refusal.reason!r}")
+                await self._close(conn, refusal.code, refusal.reason)
+                return ws
+            if len(self._subscribers) >= self.max_subscribers:
+                self.refusals += 1
+                await self._close(conn, *CLOSE_TOO_MANY)
+                return ws
+            # subscribed: live events reach this socket from now on
+            self._subscribers[conn_id] = conn
+            conn.subscribed = True
+            self.connections += 1
+            if not self._subscribed_this_run:
+                self._subscribed_this_run = True
+                if self.live_start == "first_connect":
+                    self._live_triggered = True
+                    self._set_trigger()
+            mode = resend_mode or ("all" if resend_all else None)
+            logger.info("socket %s subscribed (resend %s, after %s)", conn_id, mode, after)
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            reader = asyncio.get_running_loop().create_task(self._serve_socket(conn, mode, after, queue))
+            while True:
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    queue.put_nowait(msg)
+                    continue
+                break
+        except (ConnectionError, RuntimeError, asyncio.CancelledError) as exc:
+            logger.debug("socket %s ended: %r", conn_id, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            conn.closed = True
+            self._subscribers.pop(conn_id, None)
+            self._conns.pop(conn_id, None)
+            logger.info("socket %s closed (code %s)", conn_id, ws.close_code)
+        return ws
+
+    async def _first_frame_auth(self, conn: _Conn) -> bool:
+        ws = conn.ws
+        why = ""
+        try:
+            msg = await ws.receive(timeout=self.auth_timeout)
+        except asyncio.TimeoutError:
+            why = "timeout waiting for the auth frame"
+        else:
+            if conn.closed:  # closed by the server meanwhile (stop, drop)
+                return False
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    why = "malformed JSON"
+                else:
+                    if not isinstance(data, dict):
+                        why = "payload is not a JSON object"
+                    elif data.get("type") != "auth":
+                        why = "wrong message type"
+                    elif data.get("session_api_key") != self.session_api_key:
+                        why = "invalid API key"
+            elif msg.type == WSMsgType.BINARY:
+                why = "binary first frame"
+            else:
+                why = "client disconnected"
+        if not why:
+            return True
+        self.refusals += 1
+        logger.info("socket %s: first-message auth failed: %s", conn.id, why)
+        await self._close(conn, *CLOSE_AUTH_FAILED)
+        return False
+
+    async def _serve_socket(self, conn: _Conn, mode: str | None, after: datetime | None, queue: asyncio.Queue[Any]) -> None:
+        await asyncio.sleep(0)  # the real snapshot is built in a worker thread
+        if not await self._send(conn, full_state_event(self._state), "snapshot"):
+            return
+        resend = mode == "all" or (mode == "since" and after is not None)
+        if resend and not await self._resend(conn, after if mode == "since" else None):
+            return
+        conn.resend_done = True
+        conn.live_ids.clear()
+        while not conn.closed:
+            msg = await queue.get()
+            await self._client_frame(conn, msg)
+
+    async def _resend(self, conn: _Conn, after: datetime | None) -> bool:
+        page_id: str | None = None
+        first = True
+        while True:
+            items, next_page_id = self._search(page_id=page_id, limit=RESEND_PAGE, ts_gte=after)
+            for ev in items:
+                if not self.duplicate_live and ev.get("id") in conn.live_ids:
+                    continue
+                if not first and self._replay_delay > 0:
+                    await asyncio.sleep(self._replay_delay)
+                first = False
+                if not await self._send(conn, ev, "resend"):
+                    return False
+            if next_page_id is None:
+                return True
+            page_id = next_page_id
+            await asyncio.sleep(self.resend_page_pause)
+
+    async def _client_frame(self, conn: _Conn, msg: Any) -> None:
+        error: tuple[str, str] | None = None
+        if msg.type == WSMsgType.BINARY:
+            error = ("KeyError", "'text'")
+        else:
+            try:
+                data = json.loads(msg.data)
+            except json.JSONDecodeError as exc:
+                error = ("JSONDecodeError", str(exc))
+            else:
+                if isinstance(data, dict) and data.get("type") == "auth" and set(data) <= {"type", "session_api_key"}:
+                    logger.debug("socket %s: redundant auth frame ignored", conn.id)
+                    return
+                try:
+                    llm = validate_message(data)
+                except MessageValidationError as exc:
+                    error = ("ValidationError", str(exc))
+                else:
+                    if llm["role"] != "user":
+                        error = ("AssertionError", ASSERTION_DETAIL)
+                    else:
+                        # like the real handler, a message being handled is not cut short when
+                        # the socket goes away meanwhile
+                        await asyncio.shield(self._send_message(llm, run=True))
+        if error is not None:
+            logger.info("socket %s: bad client frame: %s", conn.id, error[0])
+            await self._send(conn, server_error_event(*error), "live")
+
+    def _take_rejection(self) -> int | None:
+        with self._lock:
+            if self._reject_left <= 0:
+                return None
+            self._reject_left -= 1
+            status = self._reject_status
+            self.rejections += 1
+        self._log_fault(f"handshake rejected with HTTP {status} (reject_next)")
+        return status
+
+    def _take_refusal(self) -> _Refusal | None:
+        with self._lock:
+            refusal = self._refusal
+            if refusal is None or refusal.remaining <= 0:
+                return None
+            refusal.remaining -= 1
+            if refusal.remaining == 0:
+                self._refusal = None
+            return refusal
+
+    # ------------------------------------------------------------------------------------------
+    # REST
+
+    def _add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/sockets/events/{conversation_id}", self._ws_handler)
+        r.add_get("/health", self._health)
+        r.add_get("/alive", self._health)
+        r.add_get("/ready", self._ready)
+        r.add_get("/server_info", self._server_info)
+        r.add_get("/api/conversations/search", self._conversations_search)
+        r.add_get("/api/conversations/count", self._conversations_count)
+        r.add_get("/api/conversations/{conversation_id}/events/search", self._events_search)
+        r.add_get("/api/conversations/{conversation_id}/events/count", self._events_count)
+        r.add_get("/api/conversations/{conversation_id}/events/{event_id}", self._event_get)
+        r.add_post("/api/conversations/{conversation_id}/events", self._events_post)
+        r.add_post("/api/conversations/{conversation_id}/pause", self._pause_post)
+        r.add_post("/api/conversations/{conversation_id}/run", self._run_post)
+        r.add_get("/api/conversations/{conversation_id}", self._conversation_get)
+
+    def _make_middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        server = self
+
+        @web.middleware
+        async def api_middleware(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            if (
+                request.path.startswith("/api/")
+                and server.session_api_key
+                and request.headers.get("X-Session-API-Key") != server.session_api_key
+            ):
+                return _detail(401, "Unauthorized")
+            try:
+                return await handler(request)
+            except web.HTTPNotFound:
+                return _detail(404, "Not Found")
+            except web.HTTPMethodNotAllowed:
+                return _detail(405, "Method Not Allowed")
+
+        return api_middleware
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json_response({"status": "ok"})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        return _json_response({"status": "ready"})
+
+    async def _server_info(self, request: web.Request) -> web.Response:
+        now = time.time()
+        return _json_response(
+            {
+                "uptime": int(now - self._started_at.timestamp()),
+                "idle_time": 0,
+                "title": "OpenHands Agent Server",
+                "version": "1.58.2 (ohnb V1ReplayServer)",
+                "docs": "/docs",
+                "redoc": "/redoc",
+            }
+        )
+
+    def _conversation_of(self, request: web.Request) -> tuple[uuid.UUID | None, web.Response | None]:
+        raw = request.match_info["conversation_id"]
+        try:
+            return uuid.UUID(raw), None
+        except ValueError:
+            return None, _detail(
+                422,
+                [
+                    {
+                        "type": "uuid_parsing",
+                        "loc": ["path", "conversation_id"],
+                        "msg": "Input should be a valid UUID",
+                        "input": raw,
+                    }
+                ],
+            )
+
+    def _events_guard(self, request: web.Request) -> web.Response | None:
+        cid, error = self._conversation_of(request)
+        if error is not None:
+            return error
+        if cid != self._uuid:
+            return _detail(404, f"Conversation not found: {cid}")
+        return None
+
+    def _filters(self, request: web.Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        q = request.query
+        out: dict[str, Any] = {
+            "kind": q.get("kind"),
+            "source": q.get("source"),
+            "body": q.get("body"),
+            "ts_gte": None,
+            "ts_lt": None,
+        }
+        errors = []
+        for name, key in (("timestamp__gte", "ts_gte"), ("timestamp__lt", "ts_lt")):
+            if name in q:
+                try:
+                    out[key] = parse_query_datetime(q[name])
+                except ValueError:
+                    errors.append(
+                        {
+                            "type": "datetime_from_date_parsing",
+                            "loc": ["query", name],
+                            "msg": "Input should be a valid datetime or date, invalid character in year",
+                            "input": q[name],
+                            "ctx": {"error": "invalid character in year"},
+                        }
+                    )
+        return out, errors
+
+    async def _events_search(self, request: web.Request) -> web.Response:
+        guard = self._events_guard(request)
+        if guard is not None:
+            return guard
+        filters, errors = self._filters(request)
+        q = request.query
+        limit = 100
+        if "limit" in q:
+            try:
+                limit = int(q["limit"])
+            except ValueError:
+                errors.append(
+                    {
+                        "type": "int_parsing",
+                        "loc": ["query", "limit"],
+                        "msg": "Input should be a valid integer, unable to parse string as an integer",
+                        "input": q["limit"],
+                    }
+                )
+            else:
+                if limit <= 0:
+                    errors.append(
+                        {
+                            "type": "greater_than",
+                            "loc": ["query", "limit"],
+                            "msg": "Input should be greater than 0",
+                            "input": q["limit"],
+                            "ctx": {"gt": 0},
+                        }
+                    )
+                elif limit > 100:
+                    errors.append(
+                        {
+                            "type": "less_than_equal",
+                            "loc": ["query", "limit"],
+                            "msg": "Input should be less than or equal to 100",
+                            "input": q["limit"],
+                            "ctx": {"le": 100},
+                        }
+                    )
+        sort_order = q.get("sort_order", "TIMESTAMP")
+        if sort_order not in ("TIMESTAMP", "TIMESTAMP_DESC"):
+            errors.append(
+                {
+                    "type": "enum",
+                    "loc": ["query", "sort_order"],
+                    "msg": "Input should be 'TIMESTAMP' or 'TIMESTAMP_DESC'",
+                    "input": sort_order,
+                    "ctx": {"expected": "'TIMESTAMP' or 'TIMESTAMP_DESC'"},
+                }
+            )
+        if errors:
+            return _detail(422, errors)
+        items, next_page_id = self._search(
+            page_id=q.get("page_id"), limit=limit, reverse=sort_order == "TIMESTAMP_DESC", **filters
+        )
+        return _json_response({"items": items, "next_page_id": next_page_id})
+
+    async def _events_count(self, request: web.Request) -> web.Response:
+        guard = self._events_guard(request)
+        if guard is not None:
+            return guard
+        filters, errors = self._filters(request)
+        if errors:
+            return _detail(422, errors)
+        return _json_response(sum(1 for ev in list(self._store) if self._matches(ev, **filters)))
+
+    async def _event_get(self, request: web.Request) -> web.Response:
+        guard = self._events_guard(request)
+        if guard is not None:
+            return guard
+        event_id = request.match_info["event_id"]
+        for ev in list(self._store):
+            if ev.get("id") == event_id:
+                return _json_response(ev)
+        return _detail(404, "Not Found")
+
+    async def _events_post(self, request: web.Request) -> web.Response:
+        cid, error = self._conversation_of(request)
+        if error is not None:
+            return error
+        raw = await request.read()
+        if not raw:
+            return _detail(422, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}])
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return _detail(
+                422,
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ["body", 0],
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": str(exc)},
+                    }
+                ],
+            )
+        try:
+            llm = validate_message(body, title="SendMessageRequest", role_required=False)
+        except MessageValidationError as exc:
+            return _detail(422, fastapi_errors(exc))
+        if cid != self._uuid:
+            return _detail(404, f"Conversation not found: {cid}")
+        if llm["role"] != "user":
+            return _json_response({"detail": "Internal Server Error", "exception": ASSERTION_DETAIL}, 500)
+        run = bool(coerce_bool(body.get("run", False)))
+        await self._send_message(llm, run)
+        return _json_response({"success": True})
+
+    async def _pause_post(self, request: web.Request) -> web.Response:
+        cid, error = self._conversation_of(request)
+        if error is not None:
+            return error
+        if cid != self._uuid:
+            return _detail(400, "Bad Request")
+        await self._pause()
+        return _json_response({"success": True})
+
+    async def _run_post(self, request: web.Request) -> web.Response:
+        cid, error = self._conversation_of(request)
+        if error is not None:
+            return error
+        if cid != self._uuid:
+            return _detail(404, "Not Found")
+        try:
+            await self._run(conflict=True)
+        except _Conflict:
+            return _detail(409, ALREADY_RUNNING)
+        return _json_response({"success": True})
+
+    def _info(self) -> dict[str, Any]:
+        st = copy.deepcopy(self._state)
+        last = parse_ts(self._store[-1].get("timestamp")) if self._store else None
+        return {
+            "id": self.conversation_id,
+            "workspace": st.get("workspace"),
+            "persistence_dir": st.get("persistence_dir"),
+            "max_iterations": st.get("max_iterations", 500),
+            "stuck_detection": st.get("stuck_detection", True),
+            "execution_status": st.get("execution_status", "idle"),
+            "confirmation_policy": st.get("confirmation_policy", {"kind": "NeverConfirm"}),
+            "security_analyzer": None,
+            "activated_knowledge_skills": st.get("activated_knowledge_skills", []),
+            "invoked_skills": st.get("invoked_skills", []),
+            "blocked_actions": st.get("blocked_actions", {}),
+            "blocked_messages": st.get("blocked_messages", {}),
+            "last_user_message_id": st.get("last_user_message_id"),
+            "leaf_event_id": st.get("leaf_event_id"),
+            "stats": st.get("stats", {"usage_to_metrics": {}}),
+            "secret_registry": st.get("secret_registry", {"secret_sources": {}}),
+            "agent_state": st.get("agent_state", {}),
+            "hook_config": None,
+            "title": None,
+            "metrics": None,
+            "created_at": _utc_z(self._created or self._started_at),
+            "updated_at": _utc_z(last or self._started_at),
+            "forked_from_conversation_id": None,
+            "forked_from_event_id": None,
+            "parent_conversation_id": None,
+            "sub_conversation_ids": [],
+            "tags": st.get("tags", {}),
+            "current_model_id": None,
+            "available_models": [],
+            "supports_runtime_model_switch": False,
+            "launched_agent_profile": None,
+            "agent": st.get("agent"),
+            "client_tools": [],
+            "tool_module_qualnames": {},
+            "runtime_info": {"runtime_status": "available", "can_resume": True, "runtime_error": None},
+        }
+
+    async def _conversation_get(self, request: web.Request) -> web.Response:
+        cid, error = self._conversation_of(request)
+        if error is not None:
+            return error
+        if cid != self._uuid:
+            return _detail(404, "Not Found")
+        return _json_response(self._info())
+
+    async def _conversations_search(self, request: web.Request) -> web.Response:
+        return _json_response({"items": [self._info()], "next_page_id": None})
+
+    async def _conversations_count(self, request: web.Request) -> web.Response:
+        return _json_response(1)
+
+    @staticmethod
+    def _matches(
+        ev: dict[str, Any],
+        *,
+        kind: str | None = None,
+        source: str | None = None,
+        body: str | None = None,
+        ts_gte: datetime | None = None,
+        ts_lt: datetime | None = None,
+    ) -> bool:
+        if kind is not None:
+            ev_kind = ev.get("kind")
+            if not isinstance(ev_kind, str) or (kind != ev_kind and not kind.endswith("." + ev_kind)):
+                return False
+        if source is not None and ev.get("source") != source:
+            return False
+        if ts_gte is not None or ts_lt is not None:
+            ts = parse_ts(ev.get("timestamp"))
+            if ts is not None:
+                if ts_gte is not None and ts < ts_gte:
+                    return False
+                if ts_lt is not None and ts >= ts_lt:
+                    return False
+        if body is not None:
+            if ev.get("kind") != "MessageEvent":
+                return False
+            parts = []
+            msg = ev.get("llm_message")
+            for item in (msg.get("content") if isinstance(msg, dict) else None) or []:
+                if isinstance(item, dict) and isinstance(item.get("text"), str):
+                    parts.append(item["text"])
+            for item in ev.get("extended_content") or []:
+                if isinstance(item, dict) and isinstance(item.get("text"), str):
+                    parts.append(item["text"])
+            if isinstance(ev.get("reasoning_content"), str):
+                parts.append(ev["reasoning_content"])
+            if body.lower() not in " ".join(parts).lower():
+                return False
+        return True
+
+    def _search(
+        self,
+        *,
+        page_id: str | None = None,
+        limit: int = 100,
+        reverse: bool = False,
+        kind: str | None = None,
+        source: str | None = None,
+        body: str | None = None,
+        ts_gte: datetime | None = None,
+        ts_lt: datetime | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """``search_events``: walk the log from ``page_id`` (inclusive; unknown -> the start) in
+        log order (reversed for TIMESTAMP_DESC), keep ``limit`` matches; ``next_page_id`` is the
+        id of the next match."""
+        store = list(self._store)
+        total = len(store)
+        start = None
+        if page_id:
+            start = next((i for i, ev in enumerate(store) if ev.get("id") == page_id), None)
+        if start is None:
+            start = total - 1 if reverse else 0
+        indices = range(start, -1, -1) if reverse else range(start, total)
+        items: list[dict[str, Any]] = []
+        for i in indices:
+            ev = store[i]
+            if not self._matches(ev, kind=kind, source=source, body=body, ts_gte=ts_gte, ts_lt=ts_lt):
+                continue
+            if len(items) >= limit:
+                return items, ev.get("id")
+            items.append(ev)
+        return items, None
+
+    # ------------------------------------------------------------------------------------------
+    # task / thread plumbing
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._aux_tasks.add(task)
+        task.add_done_callback(self._aux_tasks.discard)
+
+    def _call_in_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._running:
+            return
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    async def _on_server_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._loop
+        if loop is None or asyncio.get_running_loop() is loop:
+            return await coro
+        if loop.is_closed():
+            coro.close()
+            raise RuntimeError("V1ReplayServer's event loop is closed")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def _run_threadsafe(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise RuntimeError("V1ReplayServer is not running")
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            coro.close()
+            raise RuntimeError("*_threadsafe methods block; on the server's loop await the async method instead")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    async def _forward_check(self, what: str) -> None:
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                f"V1ReplayServer.{what}() must run on the server's loop; in thread mode use stop_thread()"
+            )
