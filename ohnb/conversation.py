@@ -113,6 +113,9 @@ class Conversation:
             <reason>`` only after a first successful connect, ``Failed to connect to server`` before;
             the refusal text when refused; None while all is well.
         reconnects: attempts started after the first successful connect.
+        streaming_text: V1 only: the agent's text streamed so far as token deltas
+            (``StreamingDeltaEvent``), reset when the agent's next event arrives; deltas are not rows.
+        streaming_deltas: how many token deltas were received in all.
     """
 
     def __init__(self, transport: Transport, *, retry: RetryPolicy | None = None) -> None:
@@ -125,6 +128,8 @@ class Conversation:
         self.connection_state = "CONNECTING"
         self.error: str | None = None
         self.reconnects = 0
+        self.streaming_text = ""
+        self.streaming_deltas = 0
         self._ever_opened = False
         self._attempt: dict[str, Any] | None = None
         self._opened = asyncio.Event()
@@ -301,10 +306,20 @@ class Conversation:
     def _schedule(coro) -> asyncio.Task:
         return asyncio.get_running_loop().create_task(coro)
 
+    # -- streaming (V1 StreamingDeltaEvent) -------------------------------------------------------
+
+    def _stream(self, record: dict) -> None:
+        # Token deltas are not events of the log (never persisted nor replayed by the agent server,
+        # openhands/sdk/event/streaming_delta.py): they are aggregated into the text being streamed.
+        self.streaming_text += record.get("content") or ""
+        self.streaming_deltas += 1
+        self._notify()
+
     # -- change notification (widget) -------------------------------------------------------------
 
     def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener()`` when agent_state, connection_state, reconnects or error change."""
+        """Call ``listener()`` when agent_state, connection_state, reconnects, error or
+        streaming_text change; returns a function that unsubscribes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -389,6 +404,12 @@ class Conversation:
                 attempt=number,
                 conversation_id=conversation_id,
             )
+            if record.get("type") == "streaming_delta" and record.get("kind") == "status":
+                self._stream(record)
+                return
+            if self.streaming_text and record.get("source") == "agent":
+                self.streaming_text = ""  # the streamed text now lives in a real event
+                self._notify()
             if log.append(record):
                 row["events_live" if opened else "events_replayed"] += 1
                 self._changed.set()
