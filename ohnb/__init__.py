@@ -6,9 +6,12 @@ Public names:
 - :class:`RetryPolicy`: backoff, retries and timeouts;
 - :class:`ConversationWidget`: watch a conversation (live or a DataFrame) in a notebook;
 - :mod:`ohnb.analysis`: replay latency, event types, reconnect attempts;
+- :func:`load` / :func:`save`: every stored form of a conversation <-> the event DataFrame;
+- ``df.ohnb``: the analyses and figures as methods of a frame (:mod:`ohnb.accessor`);
 - :class:`ohnb.servers.V0ReplayServer`: an embedded server that replays a stored conversation.
 """
 
+from ohnb import accessor as _accessor  # noqa: F401 - registers the df.ohnb accessor
 from ohnb.conversation import Conversation, connect
 from ohnb.errors import (
     ConnectionRefused,
@@ -17,6 +20,8 @@ from ohnb.errors import (
     OhnbError,
     RetriesExhausted,
 )
+from ohnb.export import save
+from ohnb.loader import load
 from ohnb.retry import RetryPolicy
 
 __version__ = "0.1.0"
@@ -32,6 +37,8 @@ __all__ = [
     "RetryPolicy",
     "__version__",
     "connect",
+    "load",
+    "save",
 ]
 
 

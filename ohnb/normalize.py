@@ -28,6 +28,7 @@ Column by column (V0):
                           messages the status id (``STATUS$READY``), ``title`` for a title update, or
                           the status ``type`` (``info``/``error``) when there is no id; ``error`` for
                           ``{"error": true}``; for unknown payloads the discriminator if any
+``v1_kind``               V1 only (``ohnb.normalize_v1``): the event's ``kind`` class name; missing for V0
 ``cause``                 the id of the action an observation answers
 ``cause_id``              ``str(cause)`` (V1: ``action_id``): the observation -> action link for both
 ``message``               the event's ``message`` (for a title update, the title)
@@ -40,6 +41,7 @@ Column by column (V0):
 ``exit_code``             ``extras.metadata.exit_code`` of a run observation
 ``path``                  ``args.path`` / ``extras.path`` of file reads and edits
 ``tool_call_id``          ``tool_call_metadata.tool_call_id``
+``tool``                  ``tool_call_metadata.function_name``: the tool the agent called (V1: ``tool_name``)
 ``hidden``                ``args.hidden`` / ``extras.hidden`` (OpenHands hides some events from the UI)
 ``model``                 ``tool_call_metadata.model_response.model`` where present
 ``accumulated_cost``      ``llm_metrics.accumulated_cost`` (USD, running total for the conversation)
@@ -192,6 +194,7 @@ def _fill_metadata(row: dict[str, Any], payload: dict) -> None:
     tcm = payload.get("tool_call_metadata")
     if isinstance(tcm, dict):
         row["tool_call_id"] = _text(tcm.get("tool_call_id"))
+        row["tool"] = _text(tcm.get("function_name"))
         response = tcm.get("model_response")
         if isinstance(response, dict):
             row["model"] = _text(response.get("model"))

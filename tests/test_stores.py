@@ -268,3 +268,105 @@ def test_record_on_non_eval_file(fixtures_dir: Path) -> None:
 def test_unsupported_type() -> None:
     with pytest.raises(TypeError, match="unsupported source int"):
         read_v0_events(42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# the package's other readers: V1 forms, captured frames, evaluation records, discovery
+
+
+def test_package_layout_keeps_the_old_imports() -> None:
+    import ohnb.stores as stores
+    from ohnb.stores.v0 import read_v0_events as direct
+
+    assert stores.read_v0_events is direct
+    assert {"v0_eval_output", "v1_cli", "frames", "server_v1", "ohnb_export"} <= set(stores.FORMS)
+
+
+def test_read_v1_events_forms(fixtures_dir: Path, tmp_path: Path) -> None:
+    from ohnb.stores import read_v1_events
+
+    lines = (fixtures_dir / "v1_sdk_goal_events.jsonl").read_text().splitlines()
+    raw = [json.loads(x) for x in lines if x.strip()]
+    assert read_v1_events(fixtures_dir / "v1_sdk_goal_events.jsonl") == raw
+    listed = tmp_path / "events.json"
+    listed.write_text(json.dumps(raw))
+    assert read_v1_events(listed) == raw
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"items": raw[:3], "next_page_id": None}))
+    assert read_v1_events(page) == raw[:3]
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(raw[0]))
+    with pytest.raises(ValueError, match="single V1 event"):
+        read_v1_events(single)
+    with pytest.raises(FileNotFoundError, match="no V1 CLI events"):
+        read_v1_events(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        read_v1_events(tmp_path / "missing")
+
+
+def test_cli_files_in_numeric_order(tmp_path: Path) -> None:
+    from ohnb.stores.v1 import cli_event_files
+
+    for n in (10, 2, 1):
+        (tmp_path / f"event-{n:05d}-x{n}.json").write_text("{}")
+    (tmp_path / "event-notes.json").write_text("{}")
+    assert [p.name.split("-")[1] for p in cli_event_files(tmp_path)] == ["00001", "00002", "00010"]
+
+
+def test_frames_split_by_meta_and_skip_markers() -> None:
+    from ohnb.stores.frames import split_frames
+
+    records = [
+        {"_meta": {"conversation_id": "a"}},
+        {"recv_ts": 1.8e9, "data": {"id": "1"}},
+        {"recv_monotonic": 0.1, "socketio": "connect"},
+        {"_meta": {"url": "ws://h/sockets/events/b?resend_mode=all"}},
+        {"recv_rel": 0.2, "data": {"id": "2"}},
+        {"_meta": {"conversation_id": "a"}},
+        {"recv_ts": 1.8e9 + 1, "data": {"id": "3"}},
+    ]
+    convs = split_frames(records, where="x")
+    assert [(c.conversation_id, [e["id"] for e in c.events], c.attempt) for c in convs] == [
+        ("a", ["1", "3"], [1, 2]),
+        ("b", ["2"], [1]),
+    ]
+    assert convs[0].received_at == [1.8e9, 1.8e9 + 1] and convs[1].received_at == [None]
+    with pytest.raises(ValueError, match="record 1 is not a captured frame"):
+        split_frames([{"recv_ts": 1.0, "data": {}}, {"x": 1}], where="x")
+
+
+def test_eval_records_of_both_generations(fixtures_dir: Path) -> None:
+    from ohnb.stores.evals import read_eval_records
+
+    v0 = [(n, json.loads(x)) for n, x in enumerate((fixtures_dir / "v0_multi_swe_bench_output.jsonl").read_text().splitlines(), 1)]
+    records = read_eval_records(v0, where="v0")
+    assert [r.generation for r in records] == ["v0"] * 3
+    assert [len(r.events) for r in records] == [49, 70, 103]
+    assert records[1].meta["model"] == v0[1][1]["metadata"]["llm_config"]["model"]
+    lines = (fixtures_dir / "v1_eval_output_openagentsafety.jsonl").read_text().splitlines()
+    v1 = read_eval_records([(n, json.loads(x)) for n, x in enumerate(lines, 1)], where="v1")
+    assert len(v1) == 45 and {r.generation for r in v1} == {"v1", None}
+    assert sum(r.generation is None for r in v1) == 2  # the two empty histories
+    with pytest.raises(ValueError, match="line 1 is not an evaluation record"):
+        read_eval_records([(1, {"instance_id": "a"})], where="w")
+    with pytest.raises(ValueError, match="'history' on line 3 is a str"):
+        read_eval_records([(3, {"history": "x"})], where="w")
+
+
+def test_expand_source_skips_hidden_entries_and_sidecars(fixtures_dir: Path, tmp_path: Path) -> None:
+    from ohnb.stores.discover import expand_source
+
+    shutil.copy(fixtures_dir / "v0_wrong_initial_state.json", tmp_path / "a.json")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "a.json").write_text("[]")
+    (tmp_path / "metadata.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("x")
+    shutil.copytree(fixtures_dir / "v0_filestore_session", tmp_path / "sessions" / "abc")
+    units = expand_source(tmp_path)
+    assert [Path(u.value).relative_to(tmp_path).as_posix() for u in units] == ["a.json", "sessions/abc"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="nothing to load"):
+        expand_source(empty)
+    with pytest.raises(TypeError, match="either paths or events"):
+        expand_source([str(tmp_path), {"id": 1}])

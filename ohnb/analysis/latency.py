@@ -1,8 +1,14 @@
-"""Replay latency and per-event delivery lag."""
+"""Replay latency (per connection attempt) and per-event delivery lag.
+
+Both need a live recording (``Conversation.events`` / ``.attempts``, or their saved copies): rows read
+from stored files have no receive time.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
+
+from ohnb.analysis._util import typed, with_columns
 
 #: Columns of :func:`replay_latency`.
 REPLAY_COLUMNS = {
@@ -35,13 +41,16 @@ def replay_latency(events: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame
         One row per attempt, columns ``REPLAY_COLUMNS``.
     """
     if attempts.empty:
-        return pd.DataFrame({k: pd.Series(dtype=v) for k, v in REPLAY_COLUMNS.items()})
+        return typed(pd.DataFrame(), REPLAY_COLUMNS)
+    events = with_columns(events, ("attempt", "received_at"))
     first = events.dropna(subset=["attempt"]).groupby("attempt")["received_at"].min()
-    out = pd.DataFrame({"attempt": attempts["attempt"], "started_at": attempts["started_at"]})
-    first_at = out["attempt"].map(first)
+    out = pd.DataFrame(
+        {"attempt": attempts["attempt"], "started_at": pd.to_datetime(attempts["started_at"], utc=True)}
+    )
+    first_at = pd.to_datetime(out["attempt"].map(first), utc=True)
     out["time_to_first_event_s"] = (first_at - out["started_at"]).dt.total_seconds()
     out["time_to_history_complete_s"] = (
-        attempts["connected_at"] - attempts["started_at"]
+        pd.to_datetime(attempts["connected_at"], utc=True) - out["started_at"]
     ).dt.total_seconds()
     out["events_replayed"] = attempts["events_replayed"]
     rate = out["events_replayed"].astype("Float64") / out["time_to_history_complete_s"]
@@ -64,20 +73,23 @@ def delivery_lag(events: pd.DataFrame, server_tz: str | None = None) -> pd.DataF
             machine's local zone (right for a server on the same machine).
 
     Returns:
-        One row per event that has both times: ``id`` (Int64), ``type`` (string), ``delivery`` (string),
-        ``attempt`` (Int64), ``lag_s`` (Float64 seconds; negative when the clocks disagree).
+        One row per event that has both times: ``conversation_id`` (string), ``event_id`` (string),
+        ``id`` (Int64), ``type`` (string), ``delivery`` (string), ``attempt`` (Int64), ``lag_s``
+        (Float64 seconds; negative when the clocks disagree).
     """
-    columns = {"id": "Int64", "type": "string", "delivery": "string", "attempt": "Int64", "lag_s": "Float64"}
+    columns = {"conversation_id": "string", "event_id": "string", "id": "Int64", "type": "string",
+               "delivery": "string", "attempt": "Int64", "lag_s": "Float64"}  # fmt: skip
+    events = with_columns(events, [*list(columns)[:-1], "timestamp", "received_at"])
     have = events.dropna(subset=["timestamp", "received_at"])
     if have.empty:
-        return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
+        return typed(pd.DataFrame(), columns)
     if server_tz is None:
         sent = have["timestamp"].dt.tz_localize(_local_zone(), ambiguous="NaT", nonexistent="NaT")
     else:
         sent = have["timestamp"].dt.tz_localize(server_tz, ambiguous="NaT", nonexistent="NaT")
-    out = have.loc[:, ["id", "type", "delivery", "attempt"]].copy()
+    out = have.loc[:, ["conversation_id", "event_id", "id", "type", "delivery", "attempt"]].copy()
     out["lag_s"] = (have["received_at"] - sent.dt.tz_convert("UTC")).dt.total_seconds()
-    return out.astype(columns).reset_index(drop=True)
+    return typed(out, columns)
 
 
 def _local_zone():

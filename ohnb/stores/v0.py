@@ -1,4 +1,4 @@
-"""Readers for stored and exported OpenHands V0 conversations (first stage, no pandas).
+"""Readers of stored and exported OpenHands V0 conversations (first stage, no pandas).
 
 Every reader returns plain event dicts, exactly as OpenHands V0 serialised them
 (``openhands/events/serialization/event.py``, ``event_to_dict``), in id order::
@@ -37,7 +37,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
-__all__ = ["V0Source", "default_conversation_path", "read_v0_events"]
+__all__ = [
+    "V0Source",
+    "default_conversation_path",
+    "events_from_v0_json",
+    "is_v0_filestore",
+    "order_v0_events",
+    "read_v0_events",
+]
 
 #: Anything :func:`read_v0_events` accepts.
 V0Source = Union[str, "os.PathLike[str]", Sequence[Any]]
@@ -340,3 +347,38 @@ def _normalise(items: list[Any], *, where: str) -> list[dict[str, Any]]:
             keyed.append((last + 0.5, pos, ev))
     keyed.sort(key=lambda t: (t[0], t[1]))
     return [ev for _, _, ev in keyed]
+
+
+# --------------------------------------------------------------------------------------------
+# used by ohnb.stores.discover (whole-folder and many-record loads)
+
+
+def order_v0_events(items: list[Any], *, where: str) -> list[dict[str, Any]]:
+    """Validate and order a V0 history as :func:`read_v0_events` does for one conversation: pairs
+    flattened (placeholder Null events dropped), id-less histories numbered, events sorted by id.
+
+    Raises:
+        ValueError: an item is not a V0 event (the message names ``where`` and the item).
+    """
+    return _normalise(list(items), where=where)
+
+
+def events_from_v0_json(data: Any, *, where: str) -> list[dict[str, Any]]:
+    """The ordered V0 events of a parsed JSON file: a list, or a dict with ``trajectory``, ``events``
+    or ``history``.
+
+    Raises:
+        ValueError: another shape, or items that are not V0 events (``where`` named).
+    """
+    return _events_from_container(data, where=where)
+
+
+def is_v0_filestore(path: Path) -> bool:
+    """Whether folder ``path`` is a V0 file-store session (``events/<id>.json``) or its ``events/``."""
+    events_dir = path / "events" if (path / "events").is_dir() else path
+    try:
+        return any(
+            e.suffix == ".json" and e.stem.isdigit() and e.is_file() for e in events_dir.iterdir()
+        )
+    except OSError:
+        return False
