@@ -54,10 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    from ohnb.servers.faults import GRAMMAR as FAULT_GRAMMAR
+
     serve = sub.add_parser(
         "serve",
         help="serve a stored conversation over Socket.IO like a V0 OpenHands server",
-        epilog="example:\n  ohnb serve --port 3000 --speed 20 --live-fraction 0.5",
+        description=(
+            "Serves a stored conversation on 127.0.0.1 like an OpenHands V0 server (Socket.IO at "
+            "/socket.io): history replayed on connect, the rest played live. --faults injects "
+            "disconnects, freezes, refusals, restarts, slow replays and malformed payloads; each "
+            "fault is printed when it fires."
+        ),
+        epilog=(
+            "examples:\n"
+            "  ohnb serve --port 3000 --speed 20 --live-fraction 0.5\n"
+            "  ohnb serve --live-fraction 0.5 --ping-interval 2 --ping-timeout 2 \\\n"
+            "      --faults kill@120,freeze@200:6,reject:2,malformed@30\n\n" + FAULT_GRAMMAR
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("source", nargs="?", help="a stored V0 conversation (default: bundled)")
@@ -70,6 +83,26 @@ def main(argv: list[str] | None = None) -> int:
         "--session-api-key-env",
         metavar="VAR",
         help="require the session API key held in this environment variable",
+    )
+    serve.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="fault plan, e.g. kill@120,freeze@200:3,reject:2 (grammar below)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=int,
+        default=25,
+        metavar="S",
+        help="engine.io ping interval, whole seconds (real server: 25)",
+    )
+    serve.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="engine.io ping timeout, seconds (real server: 20); a client notices a frozen "
+        "server after interval + timeout",
     )
 
     args = parser.parse_args(argv)
@@ -109,9 +142,12 @@ def _live_from(events: list[dict], fraction: float) -> int | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
     import os
+    import time
 
-    from ohnb.servers import V0ReplayServer
+    from ohnb.servers import FaultPlan, V0ReplayServer
+    from ohnb.servers.v0 import fault_logger
     from ohnb.stores import read_v0_events
 
     key = None
@@ -119,6 +155,7 @@ def _serve(args: argparse.Namespace) -> int:
         key = os.environ.get(args.session_api_key_env)
         if not key:
             raise ValueError(f"environment variable {args.session_api_key_env} is empty or unset")
+    plan = FaultPlan.parse(args.faults)
     events = read_v0_events(args.source)
     server = V0ReplayServer(
         events,
@@ -128,18 +165,33 @@ def _serve(args: argparse.Namespace) -> int:
         max_gap=args.max_gap,
         live_from=_live_from(events, args.live_fraction),
         session_api_key=key,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        faults=plan,
     )
-
-    async def run() -> None:
-        async with server:
-            print(
-                f"Serving {len(events)} events of conversation {args.conversation_id!r} at "
-                f"{server.url} (Socket.IO path /socket.io). Ctrl-C stops."
-            )
-            await asyncio.Event().wait()
-
-    _run(run())
-    return 0
+    # every fault is printed as it fires (the point of --faults in a teaching session)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s fault: %(message)s", "%H:%M:%S"))
+    previous_level = fault_logger.level
+    fault_logger.addHandler(handler)
+    fault_logger.setLevel(logging.INFO)
+    # Thread mode: a freeze blocks the server's loop thread, like a SIGSTOPped server; this thread
+    # only waits for Ctrl-C.
+    server.start_in_thread()
+    try:
+        print(
+            f"Serving {len(events)} events of conversation {args.conversation_id!r} at "
+            f"{server.url} (Socket.IO path /socket.io)"
+            + (f" with faults {plan}" if plan else "")
+            + ". Ctrl-C stops.",
+            flush=True,
+        )
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop_thread()
+        fault_logger.removeHandler(handler)
+        fault_logger.setLevel(previous_level)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .faults import FaultPlan, FaultStep, random_plan
 from .v0 import V0ReplayServer
 
-__all__ = ["V0ReplayServer"]
+__all__ = ["FaultPlan", "FaultStep", "V0ReplayServer", "random_plan"]

@@ -45,6 +45,38 @@ Deliberate differences from the real server:
 * no agent reacts to user actions (no RecallAction, no state change to ``running``).
 * ``missing_key_bug``: the KeyError is raised for real, so python-engineio logs its traceback
   ("message async handler error") at ERROR on the logger ``ohnb.servers.v0.engineio``.
+
+Fault injection (methods of :class:`V0ReplayServer`, or a declarative
+:class:`~ohnb.servers.faults.FaultPlan` via ``faults=`` / :meth:`V0ReplayServer.apply` /
+``ohnb serve --faults``), and what python-socketio's ``AsyncClient`` (5.x) sees:
+
+=========================  ====================================================================
+fault                      client side
+=========================  ====================================================================
+``drop_connections()``     ``disconnect`` handler, reason ``"server disconnect"`` (python-socketio
+                           does not reconnect by itself; ohnb does); mid-replay: no CONNECT, the
+                           engine.io CLOSE ends ``connect()`` with ``ConnectionError("Unexpected
+                           connection error")`` (or ohnb's ``transport_error``)
+``...(abrupt=True)``       reason ``"transport error"`` (python-socketio reconnects if enabled)
+``freeze(s)``              silence: no ``oh_event``, no engine.io PING. The client notices only when
+                           its read times out, ``pingInterval + pingTimeout`` after the last frame
+                           it received (45 s with the real 25 s / 20 s settings), then
+                           ``disconnect`` with ``"transport error"``. A connect started meanwhile
+                           hangs in the websocket handshake until the freeze ends.
+``refuse_next(n)``         the replay (``replay_first``), then ``connect_error``
+                           ``{"message": ...}``; ``connect()`` raises ``ConnectionError("One or more
+                           namespaces failed to connect: /")``
+``reject_next(n)``         HTTP 503 on the handshake: ``connect_error`` with the string
+                           ``"Connection error"`` and ``ConnectionError("Connection error")``
+``slow_replay(d)``         the replay trickles in, ``d`` s between events; CONNECT comes last
+``inject(payload)``        the ``oh_event`` handler gets the payload as it is (None, str, list...);
+                           a frame over 4 MiB exceeds aiohttp's default ``max_msg_size``: the client
+                           closes the websocket, reason ``"transport error"``
+``inject(text, raw=True)``  ``42[...`` with broken JSON: dropped by the client (a background-task
+                           JSONDecodeError, logged by asyncio), connection kept; a frame that is
+                           not engine.io: connection aborted, ``"transport error"``
+``restart(p)``             ``"transport error"``, refused TCP connects for ``p`` s, same port after
+=========================  ====================================================================
 """
 
 from __future__ import annotations
@@ -53,6 +85,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,9 +94,11 @@ from urllib.parse import parse_qs
 
 import socketio
 from aiohttp import web
+from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as SioConnectionRefusedError
 
 from ..stores import V0Source, read_v0_events
+from .faults import NO_ARGUMENT, FaultPlan, FaultStep, malformed_payload, oversized_payload
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -78,8 +113,17 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ohnb.servers.v0")
+#: Every fault that fires (method call or plan step) is logged here at INFO (``ohnb serve`` prints
+#: these lines).
+fault_logger = logging.getLogger("ohnb.servers.faults")
 
 _T = TypeVar("_T")
+
+_FREEZE_NEEDS_THREAD = (
+    "freeze blocks the thread that runs the server's event loop (that is how it imitates a "
+    "SIGSTOPped server); in current-loop mode that thread also runs your code and clients. "
+    "Start the server with start_in_thread() (thread mode) to use freeze or a plan with freeze@N."
+)
 
 NAMESPACE = "/"
 #: ``max_http_buffer_size`` of the real server (openhands/server/shared.py).
@@ -166,6 +210,35 @@ class _Fault:
     baseline: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+@dataclass
+class _Refusal:
+    remaining: int
+    message: str
+    replay_first: bool
+
+
+class _RawFrame(eio_packet.Packet):
+    """An engine.io "packet" whose encoding is the given text, verbatim (one websocket frame)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(eio_packet.MESSAGE, data=text)
+        self._text = text
+
+    def encode(self, b64: bool = False) -> str:
+        return self._text
+
+
+def _is_int_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _preview(payload: Any, limit: int = 60) -> str:
+    if payload is NO_ARGUMENT:
+        return "<no argument>"
+    text = repr(payload)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
 class V0ReplayServer:
     """An OpenHands V0 Socket.IO server on loopback that replays (and optionally plays live) a
     stored conversation.
@@ -197,24 +270,36 @@ class V0ReplayServer:
             the agent loop (STATUS$STARTING_RUNTIME, STATUS$RUNTIME_STARTED, right after the first
             CONNECT of each server run, to the room), and on :meth:`stop` the synthetic
             ``agent_state_changed: stopped`` without id that a closing session emits.
-        ping_interval, ping_timeout: engine.io settings in seconds (real server: 25 / 20).
+        ping_interval, ping_timeout: engine.io settings in seconds (real server: 25 / 20). A
+            python-socketio client declares the server dead ``ping_interval + ping_timeout``
+            seconds after the last frame it received (e.g. during a :meth:`freeze`). Use a
+            whole number of seconds for ``ping_interval``: python-engineio (4.x) advertises
+            ``int(ping_interval) * 1000`` ms in its OPEN packet, so with 0.5 clients are told 0
+            and give up ``ping_timeout`` after each ping, racing the next one (spurious
+            "transport error" disconnects when ``ping_timeout <= ping_interval``).
         shutdown_timeout: seconds :meth:`stop` lets open HTTP/websocket handlers finish.
+        faults: a :class:`~ohnb.servers.faults.FaultPlan` or its spec string (grammar in
+            :mod:`ohnb.servers.faults`), applied at once as by :meth:`apply`.
 
     Lifecycle: ``await start()`` / ``await stop()`` run in the current event loop (also
     ``async with``); :meth:`start_in_thread` / :meth:`stop_thread` run the server on a
     background thread with its own loop (also ``with``). :meth:`restart` keeps the store and port.
 
     Instrumentation (read from any thread): :attr:`emitted` (``(sid, event_dict)`` for every
-    ``oh_event`` sent, replay and live, status messages included), :attr:`stored_events`,
+    ``oh_event`` sent, replay and live, status messages included; after :meth:`inject` the
+    payload can be anything, not only a dict), :attr:`stored_events`,
     :attr:`connections` (successful connects), :attr:`refusals` (refused or stalled connects),
-    :attr:`is_live_done` / :meth:`wait_live_done`.
+    :attr:`rejections` (handshakes failed by :meth:`reject_next`), :attr:`emitted_ids`,
+    :attr:`fault_log`, :attr:`is_live_done` / :meth:`wait_live_done`.
 
-    Fault hooks: :meth:`drop_connections`, :meth:`drop_after` (thread-safe), and
-    ``*_threadsafe`` blocking wrappers for use from other threads in thread mode.
+    Fault hooks (all thread-safe; async ones also have a blocking ``*_threadsafe`` twin for other
+    threads in thread mode): :meth:`drop_connections`, :meth:`drop_after`, :meth:`restart`,
+    :meth:`freeze`, :meth:`refuse_next`, :meth:`reject_next`, :meth:`slow_replay`,
+    :meth:`inject`, and :meth:`apply` for a whole :class:`~ohnb.servers.faults.FaultPlan`.
 
     Raises:
-        ValueError: bad ``speed``/``max_gap``/``live_start``, events without integer ids, or
-            any error of :func:`ohnb.stores.read_v0_events`.
+        ValueError: bad ``speed``/``max_gap``/``live_start``, events without integer ids, a bad
+            ``faults`` spec, or any error of :func:`ohnb.stores.read_v0_events`.
     """
 
     def __init__(
@@ -234,6 +319,7 @@ class V0ReplayServer:
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         shutdown_timeout: float = 2.0,
+        faults: FaultPlan | str | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
@@ -280,7 +366,7 @@ class V0ReplayServer:
         self._port: int | None = None
 
         # instrumentation
-        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        self.emitted: list[tuple[str, Any]] = []
         self.connections = 0
         self.refusals = 0
 
@@ -293,6 +379,18 @@ class V0ReplayServer:
         self._gate_open = True  # False while the agent is paused/stopped
         self._fault: _Fault | None = None
         self._sent: dict[str, dict[str, int]] = {}
+        self._refusal: _Refusal | None = None
+        self._reject_left = 0
+        self._reject_status = 503
+        self._replay_delay = 0.0
+        self._plan = FaultPlan()
+        self._plan_todo: list[FaultStep] = []
+        self._plan_count = 0
+        self._frozen_until = 0.0
+        self._restart_task: asyncio.Task[None] | None = None
+        self._halt_restart = False
+        self.rejections = 0
+        self.fault_log: list[tuple[float, str]] = []
 
         # per-run state (created by start())
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -312,6 +410,9 @@ class V0ReplayServer:
         # thread mode
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+
+        if faults is not None:
+            self.apply(faults)
 
     # ------------------------------------------------------------------------------------------
     # properties
@@ -369,6 +470,61 @@ class V0ReplayServer:
         """True while a client's change_agent_state paused/stopped the live pacing."""
         return not self._gate_open
 
+    @property
+    def emitted_ids(self) -> set[int]:
+        """The integer ids of every ``oh_event`` sent so far (any connection, replay or live).
+        :attr:`emitted` may also hold injected payloads that are not dicts."""
+        return {
+            d["id"]
+            for _, d in list(self.emitted)
+            if isinstance(d, dict) and _is_int_id(d.get("id"))
+        }
+
+    @property
+    def replayable_ids(self) -> set[int]:
+        """The ids a full replay would send now (stored events minus null actions/observations,
+        RecallActions and all but the last ``agent_state_changed``).
+
+        Exactly-once check after faults, for a client that resumes from the highest id it holds:
+        ``held`` has no duplicates, ``held <= emitted_ids`` and
+        ``held >= emitted_ids & replayable_ids``. Ids of :attr:`emitted_ids` outside this set
+        (a RecallAction, a superseded ``agent_state_changed``) are lost for good when their live
+        copy died with a connection: the real V0 server cannot replay them either. Ids here but
+        not in :attr:`emitted_ids` were never sent (e.g. an environment ``change_agent_state``
+        published while everyone was live: replayed, never sent live)."""
+        out: set[int] = set()
+        last_held = None
+        for ev in list(self._store):
+            what = replay_action(ev)
+            if what == "send":
+                out.add(ev["id"])
+            elif what == "hold":
+                last_held = ev["id"]
+        if last_held is not None:
+            out.add(last_held)
+        return out
+
+    @property
+    def clean_run_events(self) -> int:
+        """How many ``oh_event``s one client that connects once, from the start, and stays
+        connected receives in a fault-free run of the current store and pending live events
+        (status messages not counted): the ``n_events`` to give
+        :func:`~ohnb.servers.faults.random_plan`."""
+        replayed = sum(replay_action(ev) == "send" for ev in self._store)
+        replayed += any(replay_action(ev) == "hold" for ev in self._store)
+        live = sum(live_form(ev) is not None for ev in list(self._pending))
+        return replayed + live
+
+    @property
+    def thread_mode(self) -> bool:
+        """True when the server runs on its own thread (:meth:`start_in_thread`)."""
+        return self._thread is not None
+
+    @property
+    def frozen(self) -> bool:
+        """True while a :meth:`freeze` blocks the server (readable from other threads)."""
+        return time.monotonic() < self._frozen_until
+
     # ------------------------------------------------------------------------------------------
     # lifecycle (current loop)
 
@@ -376,11 +532,17 @@ class V0ReplayServer:
         """Start listening in the running event loop (same port again after a restart).
 
         Raises:
-            RuntimeError: already running.
+            RuntimeError: already running, or the fault plan has a ``freeze`` step and this is
+                not thread mode.
             OSError: the port cannot be bound.
         """
         if self._running:
             raise RuntimeError("V0ReplayServer is already running")
+        with self._lock:
+            needs_thread = any(s.kind == "freeze" for s in self._plan_todo)
+        if needs_thread and self._thread is None:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        self._halt_restart = False
         loop = asyncio.get_running_loop()
         self._loop = loop
         sio = socketio.AsyncServer(
@@ -445,8 +607,14 @@ class V0ReplayServer:
         ``abrupt=True`` -> TCP connections aborted without goodbye (``"transport error"``,
         clients with reconnection on will retry). Leaves no task, thread or socket behind.
         Safe to call when not running. Must run on the server's loop (in thread mode use
-        :meth:`stop_thread`).
+        :meth:`stop_thread`). A ``restart`` of a fault plan under way is ended first (the server
+        stays stopped).
         """
+        pending = self._restart_task
+        if pending is not None and pending is not asyncio.current_task():
+            await self._forward_check("stop")
+            self._halt_restart = True
+            await asyncio.gather(pending, return_exceptions=True)
         if not self._running:
             return
         await self._forward_check("stop")
@@ -502,6 +670,7 @@ class V0ReplayServer:
         await self._on_server_loop(self._restart(pause, abrupt))
 
     async def _restart(self, pause: float, abrupt: bool) -> None:
+        self._log_fault(f"restart: stopping (abrupt={abrupt}), port closed for {pause:g} s")
         await self.stop(abrupt=abrupt)
         if pause > 0:
             await asyncio.sleep(pause)
@@ -634,11 +803,16 @@ class V0ReplayServer:
         Socket.IO/engine.io goodbye (python-socketio: ``"transport error"``, then reconnection
         if enabled). Awaitable from any loop (forwards to the server's loop).
         """
-        return await self._on_server_loop(self._drop_all(abrupt))
+        return await self._on_server_loop(self._drop_all_fault(abrupt))
 
     def drop_connections_threadsafe(self, *, abrupt: bool = False, timeout: float = 10.0) -> int:
         """Blocking :meth:`drop_connections` for other threads (thread mode)."""
-        return self._run_threadsafe(self._drop_all(abrupt), timeout)
+        return self._run_threadsafe(self._drop_all_fault(abrupt), timeout)
+
+    async def _drop_all_fault(self, abrupt: bool) -> int:
+        n = await self._drop_all(abrupt)
+        self._log_fault(f"drop_connections: {n} connection(s) dropped (abrupt={abrupt})")
+        return n
 
     def drop_after(self, k: int, *, abrupt: bool = False, during: FaultPhase = "any") -> None:
         """Arm a one-shot fault: the first connection that has been sent ``k`` more ``oh_event``s
@@ -676,6 +850,326 @@ class V0ReplayServer:
         self._run_threadsafe(self._restart(pause, abrupt), timeout)
 
     # ------------------------------------------------------------------------------------------
+    # more fault hooks: freeze, refusals, slow replay, injection, plans
+
+    async def freeze(self, seconds: float, *, wait: bool = False) -> None:
+        """Stop answering entirely for ``seconds``, as a SIGSTOPped server process or a cut
+        network path would: the thread running the server's event loop is blocked (a
+        ``time.sleep`` in a loop callback), so no ``oh_event``, no engine.io PING/PONG, no
+        handshake is processed. TCP connections stay open and the kernel still completes new
+        TCP connects (listen backlog) and buffers incoming data, exactly as for a stopped
+        process. When the freeze ends, everything resumes in the state it was in: connections
+        still open carry on (and get what was queued), waiting handshakes are answered, and
+        engine.io's own timers fire (a freeze longer than ``ping_interval + ping_timeout`` makes
+        the server close connections whose pongs it missed, like a real resumed server).
+
+        Returns once the freeze has begun (``wait=True``: once it is over). Needs thread mode
+        (:meth:`start_in_thread`) or a caller on another thread/loop than the server's.
+
+        Raises:
+            ValueError: ``seconds <= 0``.
+            RuntimeError: not running, or called on the server's own event loop (current-loop
+                mode: blocking that loop would freeze the caller too).
+        """
+        started, ended = self._schedule_freeze(seconds)
+        if not await asyncio.to_thread(started.wait, 10.0):
+            raise RuntimeError("V0ReplayServer.freeze: the server's loop did not respond")
+        if wait:
+            await asyncio.to_thread(ended.wait)
+
+    def freeze_threadsafe(
+        self, seconds: float, *, wait: bool = False, timeout: float = 10.0
+    ) -> None:
+        """Blocking :meth:`freeze` for other threads (thread mode); ``timeout`` bounds the wait
+        for the freeze to begin."""
+        started, ended = self._schedule_freeze(seconds)
+        if not started.wait(timeout):
+            raise RuntimeError("V0ReplayServer.freeze: the server's loop did not respond")
+        if wait:
+            ended.wait()
+
+    def _schedule_freeze(self, seconds: float) -> tuple[threading.Event, threading.Event]:
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._running:
+            raise RuntimeError("V0ReplayServer is not running")
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        started, ended = threading.Event(), threading.Event()
+
+        def block() -> None:
+            started.set()
+            try:
+                self._block(seconds, "freeze()")
+            finally:
+                ended.set()
+
+        loop.call_soon_threadsafe(block)
+        return started, ended
+
+    def _block(self, seconds: float, why: str) -> None:
+        """Block the calling (server loop) thread: the freeze itself."""
+        self._log_fault(f"{why}: server frozen for {seconds:g} s")
+        self._frozen_until = time.monotonic() + seconds
+        try:
+            time.sleep(seconds)
+        finally:
+            self._frozen_until = 0.0
+        self._log_fault(f"{why}: server answers again")
+
+    def refuse_next(
+        self, n: int, message: str = REFUSAL_JOIN_FAILED, *, replay_first: bool = True
+    ) -> None:
+        """Refuse the next ``n`` connects (that pass the conversation and key checks) with a
+        Socket.IO ``connect_error`` ``{"message": message}``, as the real server does when
+        ``join_conversation`` fails. ``replay_first=True`` (the real order): the history is
+        replayed first, then refused; False: refused before any event. A Socket.IO refusal is
+        final for ohnb's client (for a transient failure use :meth:`reject_next`). ``n=0``
+        cancels; re-arming replaces. Thread-safe.
+
+        Raises:
+            ValueError: ``n < 0`` or an empty message.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if not message:
+            raise ValueError("message must be a non-empty string")
+        with self._lock:
+            self._refusal = _Refusal(n, message, replay_first) if n else None
+        if n:
+            when = "after the replay" if replay_first else "before the replay"
+            self._log_fault(f"refusing the next {n} connect(s) {when}: {message!r}")
+
+    def reject_next(self, n: int, *, status: int = 503) -> None:
+        """Fail the next ``n`` connection handshakes at the HTTP level: the engine.io handshake
+        request (websocket upgrade or polling open) gets a plain ``status`` response instead
+        of ``101``/``200``, as from an overloaded server or a proxy whose upstream is down. A
+        transient failure: python-socketio raises ``ConnectionError("Connection error")``,
+        ohnb records a ``transport_error`` and retries. Requests of established connections are
+        not affected. ``n=0`` cancels; re-arming replaces. Thread-safe.
+
+        Raises:
+            ValueError: ``n < 0`` or ``status`` outside 400..599.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400..599), got {status}")
+        with self._lock:
+            self._reject_left = n
+            self._reject_status = status
+        if n:
+            self._log_fault(f"rejecting the next {n} handshake(s) with HTTP {status}")
+
+    @property
+    def refusing(self) -> int:
+        """How many connects :meth:`refuse_next` will still refuse."""
+        refusal = self._refusal
+        return refusal.remaining if refusal is not None else 0
+
+    @property
+    def rejecting(self) -> int:
+        """How many handshakes :meth:`reject_next` will still fail."""
+        return self._reject_left
+
+    def slow_replay(self, delay_per_event: float) -> None:
+        """Wait ``delay_per_event`` seconds between two replayed events of every connect-time
+        replay from now on (0 = off; a replay under way picks the change up at its next
+        event), so a replay of n events takes at least ``(n - 1) * delay_per_event`` s, like a
+        big conversation replayed by a loaded server. CONNECT still comes after the last one:
+        tests progress-aware connect timeouts. Thread-safe.
+
+        Raises:
+            ValueError: negative delay.
+        """
+        if not delay_per_event >= 0:
+            raise ValueError(f"delay_per_event must be >= 0 seconds, got {delay_per_event!r}")
+        self._replay_delay = float(delay_per_event)
+        self._log_fault(
+            f"replay slowed to {delay_per_event:g} s per event"
+            if delay_per_event
+            else "replay at full speed"
+        )
+
+    @property
+    def replay_delay(self) -> float:
+        """Current :meth:`slow_replay` delay, seconds per replayed event."""
+        return self._replay_delay
+
+    async def inject(self, payload: Any, *, raw: bool = False, store: bool = True) -> int:
+        """Send ``payload`` as an ``oh_event`` to the connected clients, as it is: a dict (well
+        formed or not), a string, list, number, ``None``, an oversized event... (the client's
+        handler gets exactly this one argument). Returns how many connections it was sent to.
+
+        ``store=True`` and a dict with an integer ``id`` greater than every stored id: it is
+        appended to the store (replays carry it; later live events get ids after it) and sent
+        to the room, like a live event (clients still in their replay get it from the replay,
+        not twice). Any other payload (or ``store=False``, or an id already used/lower) is not
+        stored and goes to every open connection, including those still in their replay.
+
+        ``raw=True``: ``payload`` (a str) is sent verbatim as one websocket text frame, bypassing
+        Socket.IO (not stored, not in :attr:`emitted`): ``'42["oh_event",{"id":'`` is a Socket.IO
+        event with broken JSON (python-socketio's client drops it, logging a JSONDecodeError
+        from a background task, and stays connected); text that is not an engine.io packet makes
+        python-engineio's client abort the connection ("transport error"). Awaitable from any
+        loop (forwards to the server's loop).
+
+        Raises:
+            TypeError: ``raw=True`` with a non-string payload.
+        """
+        if raw and not isinstance(payload, str):
+            raise TypeError("inject(raw=True) needs the frame text as a str")
+        return await self._on_server_loop(self._inject(payload, raw=raw, store=store))
+
+    def inject_threadsafe(
+        self, payload: Any, *, raw: bool = False, store: bool = True, timeout: float = 30.0
+    ) -> int:
+        """Blocking :meth:`inject` for other threads (thread mode)."""
+        if raw and not isinstance(payload, str):
+            raise TypeError("inject(raw=True) needs the frame text as a str")
+        return self._run_threadsafe(self._inject(payload, raw=raw, store=store), timeout)
+
+    async def _inject(self, payload: Any, *, raw: bool, store: bool) -> int:
+        sio = self._sio
+        if raw:
+            sent = 0
+            for sid in list(self._alive):
+                eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE) if sio else None
+                sock = sio.eio.sockets.get(eio_sid) if sio and eio_sid else None
+                if sock is not None and not sock.closed and not sock.closing:
+                    await sock.send(_RawFrame(payload))
+                    sent += 1
+            self._log_fault(f"raw frame {_preview(payload)} sent to {sent} connection(s)")
+            return sent
+        stored = False
+        if store and isinstance(payload, dict) and _is_int_id(payload.get("id")):
+            if payload["id"] > self._last_id:
+                self._store.append(payload)
+                self._last_id = payload["id"]
+                stored = True
+            else:
+                logger.info(
+                    "injected id %s not stored: ids up to %s are taken", payload["id"], self._last_id
+                )
+        members = (
+            [sid for sid, _ in sio.manager.get_participants(NAMESPACE, self.room)] if sio else []
+        )
+        if not stored:
+            members += [sid for sid in self._alive if sid not in members]
+        sent = 0
+        for sid in members:
+            if await self._emit_to(sid, payload, "live"):
+                sent += 1
+        self._log_fault(
+            f"injected {_preview(payload)}{' (stored)' if stored else ''} to {sent} connection(s)"
+        )
+        return sent
+
+    def apply(self, plan: FaultPlan | str | None) -> FaultPlan:
+        """Run a :class:`~ohnb.servers.faults.FaultPlan` (or its spec string, grammar in
+        :mod:`ohnb.servers.faults`) on this server; replaces the previous plan, ``None``/``""``
+        clears it. ``@N`` counts the ``oh_event``s this server emits from now on (replay, live,
+        status and injected ones, every connection, across restarts); steps at the same N fire
+        in the order written. Settings without ``@N`` take effect at once. Returns the plan.
+        Thread-safe.
+
+        Raises:
+            ValueError: a bad spec (which step and why).
+            RuntimeError: the plan has a ``freeze`` step and the server runs in current-loop
+                mode (checked again by :meth:`start`).
+        """
+        parsed = FaultPlan.parse(plan)
+        if parsed.needs_thread_mode and self._running and self._thread is None:
+            raise RuntimeError(_FREEZE_NEEDS_THREAD)
+        with self._lock:
+            self._plan = parsed
+            self._plan_count = 0
+            todo = list(parsed.steps)
+            now = [s for s in todo if s.at == 0]
+            self._plan_todo = sorted((s for s in todo if s.at > 0), key=lambda s: s.at)
+        if parsed:
+            self._log_fault(f"fault plan applied: {parsed}")
+        for step in now:
+            self._apply_setting(step)
+        return parsed
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The fault plan applied last (empty if none)."""
+        return self._plan
+
+    @property
+    def plan_pending(self) -> list[FaultStep]:
+        """Steps of the plan that have not fired yet, in firing order."""
+        with self._lock:
+            return list(self._plan_todo)
+
+    @property
+    def plan_count(self) -> int:
+        """``oh_event``s emitted since the plan was applied (what ``@N`` is compared with)."""
+        return self._plan_count
+
+    def _apply_setting(self, step: FaultStep) -> None:
+        if step.kind == "refuse":
+            self.refuse_next(step.count, replay_first=step.option != "early")
+        elif step.kind == "reject":
+            self.reject_next(step.count, status=step.status)
+        elif step.kind == "slow":
+            self.slow_replay(float(step.value or 0.0))
+
+    async def _run_steps(self, steps: list[FaultStep]) -> None:
+        for step in steps:
+            self._log_fault(f"plan step {step} fires after {self._plan_count} oh_event(s)")
+            kind = step.kind
+            if kind in ("refuse", "reject", "slow"):
+                self._apply_setting(step)
+            elif kind in ("drop", "kill"):
+                await self._drop_all(abrupt=kind == "kill")
+            elif kind == "freeze":
+                for eio_sid in list(self._sio.eio.sockets) if self._sio else []:
+                    await self._flush(eio_sid)  # what was emitted reaches the client first
+                self._block(float(step.value or 0.0), f"plan step {step}")
+            elif kind == "restart":
+                await self._drop_all(abrupt=True)
+                if self._restart_task is None and self._running:
+                    task = asyncio.get_running_loop().create_task(
+                        self._plan_restart(float(step.value or 0.0)), name="ohnb-v0-fault-restart"
+                    )
+                    self._restart_task = task
+            elif kind == "malformed":
+                payload, raw = malformed_payload(step.option or "dict", self._last_id + 1)
+                await self._inject(payload, raw=raw, store=True)
+            elif kind == "oversized":
+                payload = oversized_payload(self._last_id + 1, int(step.value or 0))
+                await self._inject(payload, raw=False, store=True)
+
+    async def _plan_restart(self, pause: float) -> None:
+        """A plan's ``restart``: on its own task (stop() cancels the live task and connect
+        handlers, one of which fired the step)."""
+        try:
+            await self.stop(abrupt=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + pause
+            while not self._halt_restart and loop.time() < deadline:
+                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
+            if not self._halt_restart:
+                await self.start()
+                self._log_fault(f"restarted on port {self._port} after {pause:g} s")
+        except Exception:  # noqa: BLE001 - make a failed restart visible, not a silent task death
+            logger.exception("fault plan restart failed")
+        finally:
+            self._restart_task = None
+
+    def _log_fault(self, text: str) -> None:
+        self.fault_log.append((time.time(), text))
+        fault_logger.info("%s", text)
+
+    # ------------------------------------------------------------------------------------------
     # Socket.IO handlers
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool | None:
@@ -709,6 +1203,10 @@ class V0ReplayServer:
         if conversation_id != self.conversation_id:
             # the real server replays the (empty) store of an unknown id, then join fails
             self._refuse(sid, REFUSAL_JOIN_FAILED)
+        refusal = self._take_refusal()
+        if refusal is not None and not refusal.replay_first:
+            self._log_fault(f"connect {sid} refused (refuse_next): {refusal.message!r}")
+            self._refuse(sid, refusal.message)
 
         self._alive.add(sid)
         with self._lock:
@@ -717,6 +1215,14 @@ class V0ReplayServer:
             logger.info("connect %s: dropped during replay", sid)
             self._alive.discard(sid)
             return False
+        if refusal is not None:
+            self._alive.discard(sid)
+            with self._lock:
+                self._sent.pop(sid, None)
+            self._log_fault(
+                f"connect {sid} refused after its replay (refuse_next): {refusal.message!r}"
+            )
+            self._refuse(sid, refusal.message)
         assert self._sio is not None
         await self._sio.enter_room(sid, self.room)
         self.connections += 1
@@ -730,6 +1236,16 @@ class V0ReplayServer:
                 self._spawn(self._send_start_status())
         return None
 
+    def _take_refusal(self) -> _Refusal | None:
+        with self._lock:
+            refusal = self._refusal
+            if refusal is None or refusal.remaining <= 0:
+                return None
+            refusal.remaining -= 1
+            if refusal.remaining == 0:
+                self._refusal = None
+            return refusal
+
     def _refuse(self, sid: str, message: str) -> None:
         self.refusals += 1
         logger.info("connect %s refused: %s", sid, message)
@@ -739,6 +1255,7 @@ class V0ReplayServer:
         store = self._store
         i = 0
         held: dict[str, Any] | None = None
+        first = True
         while True:
             while i < len(store):
                 ev = store[i]
@@ -751,11 +1268,17 @@ class V0ReplayServer:
                 if what == "hold":
                     held = ev
                     continue
+                if not first and self._replay_delay > 0:
+                    await asyncio.sleep(self._replay_delay)
+                first = False
                 if not await self._emit_to(sid, ev, "replay"):
                     return False
             if held is None:
                 return True
             ev, held = held, None
+            if not first and self._replay_delay > 0:
+                await asyncio.sleep(self._replay_delay)
+            first = False
             if not await self._emit_to(sid, ev, "replay"):
                 return False
             # events published meanwhile are sent next, then we join the room with no await
@@ -845,27 +1368,35 @@ class V0ReplayServer:
         for sid in members:
             await self._emit_to(sid, data, "live")
 
-    async def _emit_to(self, sid: str, data: dict[str, Any], phase: str) -> bool:
-        """Send one oh_event to one connection, with accounting and fault checks; False when the
-        connection is gone or was dropped here."""
+    async def _emit_to(self, sid: str, data: Any, phase: str) -> bool:
+        """Send one oh_event to one connection, with accounting, fault checks and fault plan
+        steps; False when the connection is gone or was dropped here."""
         if sid not in self._alive or self._sio is None:
             return False
         fault = self._take_fault(sid, phase)
         if fault is not None:
             await self._drop(sid, fault.abrupt)
             return False
-        await self._sio.emit("oh_event", data, to=sid)
+        # one argument, whatever it is (None, a tuple...); NO_ARGUMENT: 42["oh_event"]
+        args = () if data is NO_ARGUMENT else (data,)
+        await self._sio.emit("oh_event", args, to=sid)
         if sid not in self._alive:
             return False
         self.emitted.append((sid, data))
         with self._lock:
             counts = self._sent.setdefault(sid, {"replay": 0, "live": 0})
             counts[phase] += 1
+            self._plan_count += 1
+            due: list[FaultStep] = []
+            while self._plan_todo and self._plan_todo[0].at <= self._plan_count:
+                due.append(self._plan_todo.pop(0))
         fault = self._take_fault(sid, phase)
         if fault is not None:
             await self._drop(sid, fault.abrupt)
             return False
-        return True
+        if due:
+            await self._run_steps(due)
+        return sid in self._alive
 
     def _take_fault(self, sid: str, phase: str) -> _Fault | None:
         with self._lock:
@@ -881,12 +1412,9 @@ class V0ReplayServer:
             if n < fault.k:
                 return None
             self._fault = None
-        logger.info(
-            "fault: dropping %s after %d oh_event(s) (%s, abrupt=%s)",
-            sid,
-            n,
-            fault.during,
-            fault.abrupt,
+        self._log_fault(
+            f"drop_after: dropping {sid} after {n} oh_event(s) "
+            f"({fault.during}, abrupt={fault.abrupt})"
         )
         return fault
 
@@ -1054,9 +1582,25 @@ class V0ReplayServer:
             eio_sid = request.query.get("sid")
             if eio_sid and request.transport is not None:
                 transports._transports.setdefault(eio_sid, set()).add(request.transport)
+            if not eio_sid:  # a new engine.io connection: websocket upgrade or polling open
+                status = transports._take_rejection()
+                if status is not None:
+                    return web.Response(
+                        status=status, text=f"{status} (ohnb fault injection: reject_next)\n"
+                    )
             return await handler(request)
 
         return track_transport
+
+    def _take_rejection(self) -> int | None:
+        with self._lock:
+            if self._reject_left <= 0:
+                return None
+            self._reject_left -= 1
+            status = self._reject_status
+            self.rejections += 1
+        self._log_fault(f"handshake rejected with HTTP {status} (reject_next)")
+        return status
 
     # ------------------------------------------------------------------------------------------
     # task / thread plumbing
