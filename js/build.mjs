@@ -1,5 +1,7 @@
 // Bundle the widget's front end into ../ohnb/static/widget.js (+ widget.css) as one ES module.
-// Usage: node build.mjs [--watch] [--minify]
+// Usage: node build.mjs [--watch] [--dev]   (--dev: not minified)
+// Third-party license comments (marked: MIT, DOMPurify: Apache-2.0 / MPL-2.0) stay at the end of the
+// bundle (legalComments: "eof").
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 
@@ -13,9 +15,15 @@ const options = {
   bundle: true,
   format: "esm",
   target: "es2022",
-  minify: process.argv.includes("--minify"),
+  minify: !process.argv.includes("--dev"),
   sourcemap: false,
-  legalComments: "none",
+  legalComments: "eof",
+  banner: {
+    js:
+      "/*! ohnb ConversationWidget front end (MIT). Bundles marked (MIT License, Copyright (c) 2018+ MarkedJS, " +
+      "(c) 2011-2018 Christopher Jeffrey, https://github.com/markedjs/marked) and DOMPurify (Apache-2.0 or " +
+      "MPL-2.0, (c) Cure53, https://github.com/cure53/DOMPurify). */",
+  },
   logLevel: "info",
 };
 

@@ -41,7 +41,7 @@ export function append(el: Node, ...children: Child[]): void {
   }
 }
 
-/** Replace the text of `el` (no markup). */
+/** Replace the text of `el` (no markup); nothing is touched when it is unchanged. */
 export function setText(el: Element, text: string): void {
-  el.textContent = text;
+  if (el.textContent !== text) el.textContent = text;
 }

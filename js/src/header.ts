@@ -2,11 +2,14 @@
 // Everything comes from traits, so it shows even before (or without) any rows.
 
 import { h, setText } from "./dom";
+import { agentStateInfo, connectionInfo } from "./states";
 import type { WidgetTraits } from "./types";
+
+const NUMBER = new Intl.NumberFormat();
 
 export interface HeaderState {
   traits: Pick<WidgetTraits, "conversation_id" | "agent_state" | "connection_state" | "reconnects" | "error" | "n_events" | "live">;
-  /** Rows this view has received from the kernel. */
+  /** Rows this view's model has received from the kernel. */
   held: number;
 }
 
@@ -14,8 +17,8 @@ export class Header {
   readonly el: HTMLDivElement;
   readonly banner: HTMLDivElement;
   private readonly id = h("span", { class: "ohnb-conversation-id" });
-  private readonly agent = h("span", { class: "ohnb-agent-state ohnb-badge" });
-  private readonly connection = h("span", { class: "ohnb-connection-state" });
+  private readonly agent = h("span", { class: "ohnb-agent-state ohnb-badge ohnb-pill", role: "status", "aria-live": "polite" });
+  private readonly connection = h("span", { class: "ohnb-connection-state ohnb-pill" });
   private readonly reconnects = h("span", { class: "ohnb-reconnects" });
   private readonly count = h("span", { class: "ohnb-count" });
 
@@ -23,44 +26,50 @@ export class Header {
     this.el = h(
       "div",
       { class: "ohnb-header" },
-      h("span", { class: "ohnb-title" }, "Conversation"),
+      h("span", { class: "ohnb-title" }, "OpenHands"),
       this.id,
       this.agent,
       h("span", { class: "ohnb-spacer" }),
-      this.connection,
-      this.reconnects,
       this.count,
+      this.reconnects,
+      this.connection,
     );
     this.banner = h("div", { class: "ohnb-error-banner", role: "alert", hidden: true });
   }
 
   update({ traits, held }: HeaderState): void {
     setText(this.id, traits.conversation_id || "—");
-    this.id.title = traits.conversation_id || "";
+    this.id.title = traits.conversation_id ? `conversation ${traits.conversation_id}` : "";
 
     const state = traits.agent_state ?? "";
-    setText(this.agent, state ? state.replace(/_/g, " ") : "no state");
+    const info = agentStateInfo(state);
+    setText(this.agent, info.label);
     this.agent.dataset.state = state || "none";
-    this.agent.title = "agent state";
+    this.agent.dataset.tone = info.tone;
+    this.agent.title = state ? `Agent state: ${state}. ${info.help}` : info.help;
 
     const live = traits.live;
     const connection = live ? traits.connection_state || "CLOSED" : "STORED";
-    setText(this.connection, connection.toLowerCase());
+    const cinfo = connectionInfo(connection);
+    setText(this.connection, cinfo.label);
     this.connection.dataset.state = connection;
-    this.connection.title = live ? "connection to the OpenHands server" : "a stored conversation (DataFrame)";
+    this.connection.dataset.tone = cinfo.tone;
+    this.connection.title = cinfo.help;
 
     const n = traits.reconnects ?? 0;
     setText(this.reconnects, live ? `${n} reconnect${n === 1 ? "" : "s"}` : "");
     this.reconnects.dataset.count = String(n);
     this.reconnects.hidden = !live;
 
-    const total = traits.n_events ?? 0;
-    setText(this.count, held < total ? `${held.toLocaleString()} / ${total.toLocaleString()} events` : `${total.toLocaleString()} events`);
+    const total = Math.max(traits.n_events ?? 0, held);
+    setText(this.count, held < total ? `${NUMBER.format(held)} / ${NUMBER.format(total)} events` : `${NUMBER.format(total)} events`);
     this.count.dataset.held = String(held);
     this.count.dataset.total = String(total);
 
     const error = traits.error;
     setText(this.banner, error ?? "");
     this.banner.hidden = !error;
+    // A lost connection that is being retried is a warning; anything else is an error.
+    this.banner.dataset.tone = live && (connection === "RECONNECTING" || connection === "CONNECTING") ? "warning" : "danger";
   }
 }

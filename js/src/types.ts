@@ -4,30 +4,61 @@
 export interface Row {
   /** Position of the row in the kernel's log (0-based, dense). */
   i: number;
-  id: number | null;
+  /** The event's identity: V0 `str(id)`, V1 UUID; null for status and error messages. */
+  event_id: string | null;
   kind: string | null; // "action" | "observation" | "status" | "error" | "unknown"
   type: string | null;
   source: string | null;
   timestamp: string | null;
+  /** Null when it equals `content` (the kernel does not send the same text twice). */
   message: string | null;
   content: string | null;
   thought: string | null;
   agent_state: string | null;
   exit_code: number | null;
   path: string | null;
-  cause: number | null;
-  delivery: string | null;
+  /** The event_id of the action an observation answers. */
+  cause_id: string | null;
+  /** The tool an action calls (V1 `tool_name`), when known. */
+  tool: string | null;
   hidden: boolean | null;
   parse_error: string | null;
+  /** A unified diff of a file edit, when the kernel could make one. */
+  diff: string | null;
   /** Text fields the kernel cut short, with their full length in characters. */
-  truncated?: Record<string, number> | null;
+  truncated: Record<string, number> | null;
 }
 
-/** Kernel -> front end: rows[start : start + rows.length]; `total` is how many rows the kernel has sent. */
+/** The fields of a row on the wire, in the kernel's order (`ROW_FIELDS` in widget.py). */
+export const ROW_FIELDS = [
+  "event_id",
+  "kind",
+  "type",
+  "source",
+  "timestamp",
+  "message",
+  "content",
+  "thought",
+  "agent_state",
+  "exit_code",
+  "path",
+  "cause_id",
+  "tool",
+  "hidden",
+  "parse_error",
+  "diff",
+  "truncated",
+] as const;
+
+/**
+ * Kernel -> front end: rows[start : start + rows.length], each row an array of values in the order
+ * of `fields`; `total` is how many rows the kernel has sent (or can send) after this message.
+ */
 export interface RowsMessage {
   type: "rows";
   start: number;
-  rows: Row[];
+  rows: unknown[];
+  fields?: string[];
   total?: number;
 }
 
@@ -36,7 +67,8 @@ export type OutgoingMessage =
   | { type: "sync"; have: number }
   | { type: "send_message"; text: string }
   | { type: "pause" }
-  | { type: "resume" };
+  | { type: "resume" }
+  | { type: "stop" };
 
 /** The synced traits of ConversationWidget. */
 export interface WidgetTraits {
@@ -47,5 +79,7 @@ export interface WidgetTraits {
   error: string | null;
   n_events: number;
   live: boolean;
+  can_stop: boolean;
+  height: string;
   [key: string]: unknown;
 }

@@ -1,9 +1,12 @@
-// anywidget entry point of ohnb's ConversationWidget.
+// anywidget entry point of ohnb's ConversationWidget, and the mount function of its static HTML export.
 //
 // `initialize` (once per front-end model) sets up the model's RowStore: it listens for `rows`
 // messages and asks the kernel for the rows it holds (`sync`). `render` (once per view) builds a
 // ConversationView over that store. Rows live in the store, not in the views, so a second view or a
 // view rendered after the rows arrived shows everything without asking the kernel again.
+//
+// `mountStatic(el, snapshot)` renders a snapshot written by `ConversationWidget.to_html()` without a
+// kernel: a stand-in model holds the traits, the store gets every row at once.
 
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { RowStore } from "./sync";
@@ -62,5 +65,40 @@ export const render: Render<WidgetTraits> = ({ model, el }) => {
     view.el.remove();
   };
 };
+
+/** What `ConversationWidget.to_html()` embeds: the traits and every row. */
+export interface Snapshot {
+  traits: Partial<WidgetTraits>;
+  fields: string[];
+  rows: unknown[];
+}
+
+/** A model without a kernel: traits from the snapshot, sending is refused. */
+class StaticModel {
+  constructor(private readonly traits: Partial<WidgetTraits>) {}
+  get(key: string): unknown {
+    return this.traits[key];
+  }
+  set(): void {}
+  on(): void {}
+  off(): void {}
+  save_changes(): void {}
+  send(): void {
+    throw new Error("a static export has no kernel");
+  }
+}
+
+/** Render a `to_html()` snapshot into `el`; returns the view. */
+export function mountStatic(el: HTMLElement, snapshot: Snapshot): ConversationView {
+  const traits: Partial<WidgetTraits> = { ...snapshot.traits, live: false };
+  const model = new StaticModel(traits) as unknown as Model;
+  const store = new RowStore(() => {
+    throw new Error("a static export has no kernel");
+  });
+  store.receive({ type: "rows", start: 0, fields: snapshot.fields, rows: snapshot.rows, total: snapshot.rows.length });
+  const view = new ConversationView(model, store);
+  el.appendChild(view.el);
+  return view;
+}
 
 export default { initialize, render };

@@ -6,16 +6,21 @@ Fixtures:
   workspaces, data, config and runtime dirs, ``root_dir`` a temporary folder; ``PYTHONPATH`` includes
   the repository so kernels import ``ohnb`` without installing it. Kernel sessions are deleted after
   each test (a surviving kernel would keep old modules imported).
-- ``browser`` (session) and ``page`` (per test, fresh context): Chromium at ``/usr/bin/chromium``
-  (``OHNB_CHROMIUM`` overrides); tests are skipped when it is absent.
+- ``browser`` (package) and ``page`` (per test, fresh context, reduced motion): Chromium at
+  ``/usr/bin/chromium`` (``OHNB_CHROMIUM`` overrides); tests are skipped when it is absent.
+  ``page.ohnb_errors`` collects page and console errors, ``page.ohnb_dialogs`` every dialog (each
+  dismissed).
 
-Helpers other tests reuse:
+Helpers other tests (and ``benchmarks/bench_widget.py``) reuse:
 
+- :func:`start_lab_server` / :func:`stop_lab_server`, :func:`launch_chromium`;
 - :func:`write_notebook` builds a notebook from code strings;
 - :meth:`LabServer.add_notebook` copies a notebook (path or ``NotebookNode``) into the server's root;
-- :func:`open_and_run_all` opens any notebook in JupyterLab (or Notebook 7), waits for an idle kernel,
-  runs all cells and waits for a selector; :func:`wait_for_cells_done` and :func:`cell_errors` check
-  that every cell ran and none raised.
+- :func:`open_notebook` opens a notebook in JupyterLab (or Notebook 7) and waits for an idle kernel;
+  :func:`open_and_run_all` also runs all cells and waits for a selector; :func:`run_cell` runs one;
+  :func:`wait_for_cells_done` and :func:`cell_errors` check that every cell ran and none raised;
+- :func:`kernel_eval`, :func:`kernel_json`, :func:`wait_kernel` run code in the notebook's kernel
+  outside any cell (to read or poke the kernel's objects while the page shows the widget).
 
 See ``/work/shared/docs/browser-testing.md`` for why each step is done the way it is.
 """
@@ -201,18 +206,19 @@ def widget_bundle() -> Path:
     return STATIC_JS
 
 
-@pytest.fixture(scope="session")
-def lab_server(
-    tmp_path_factory: pytest.TempPathFactory, chromium_path: Path
-) -> Iterator[LabServer]:
-    """A JupyterLab server isolated from the user's settings; its root is an empty temporary folder."""
-    base = tmp_path_factory.mktemp("jupyter")
+def start_lab_server(base: Path) -> LabServer:
+    """Start JupyterLab (and Notebook 7, same server) on 127.0.0.1, isolated under ``base``.
+
+    The server's root is ``base / "root"``; settings, workspaces, data, config and runtime dirs live
+    beside it. ``PYTHONPATH`` includes the repository so kernels import ``ohnb`` without installing
+    it. Stop it with :func:`stop_lab_server`. (A plain function: the benchmark uses it too.)
+    """
     root = base / "root"
     dirs = {name: base / name for name in ("settings", "workspaces", "data", "config", "runtime")}
     for path in (root, *dirs.values()):
-        path.mkdir()
+        path.mkdir(parents=True, exist_ok=True)
     notification = dirs["settings"] / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
+    notification.mkdir(parents=True, exist_ok=True)
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
@@ -242,15 +248,34 @@ def lab_server(
     server = LabServer(f"http://127.0.0.1:{port}", root, log_path, process)
     try:
         _wait_for_server(server, SERVER_START_TIMEOUT)
+    except BaseException:
+        stop_lab_server(server)
+        raise
+    return server
+
+
+def stop_lab_server(server: LabServer) -> None:
+    """Stop the server and the kernels it started (its process group)."""
+    process = server.process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, chromium_path: Path
+) -> Iterator[LabServer]:
+    """A JupyterLab server isolated from the user's settings; its root is an empty temporary folder."""
+    server = start_lab_server(tmp_path_factory.mktemp("jupyter"))
+    try:
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the server and the kernels it started
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_lab_server(server)
 
 
 @pytest.fixture
@@ -263,6 +288,11 @@ def lab(lab_server: LabServer, widget_bundle: Path) -> Iterator[LabServer]:
 # --- browser ----------------------------------------------------------------------------------------
 
 
+def launch_chromium(playwright: Any, chromium_path: Path = CHROMIUM) -> Any:
+    """Debian's Chromium through Playwright (its own browser download cannot work here)."""
+    return playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+
+
 @pytest.fixture(scope="package")
 def browser(chromium_path: Path) -> Iterator[Any]:
     # Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main
@@ -270,7 +300,7 @@ def browser(chromium_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright, chromium_path)
         try:
             yield browser
         finally:
@@ -280,9 +310,17 @@ def browser(chromium_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh page; page errors and console errors are kept in ``page.ohnb_errors``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     page = context.new_page()
     errors: list[str] = []
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.ohnb_dialogs = dialogs
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     page.on(
         "console",
@@ -326,6 +364,23 @@ def write_notebook(path: Path, cells: list[str], *, markdown: str | None = None)
     return path
 
 
+def open_notebook(
+    page: Any, server: LabServer, notebook: str | Path, *, ui: str = "lab", timeout_ms: float = 60_000
+) -> str:
+    """Open ``notebook`` (a name in the server's root, or a path copied there) in JupyterLab
+    (``ui="lab"``) or Notebook 7 (``ui="notebook"``) and wait until its kernel is connected and idle.
+    Returns the notebook's name."""
+    name = (
+        notebook
+        if isinstance(notebook, str) and "/" not in notebook
+        else server.add_notebook(Path(notebook))
+    )
+    url = server.url(f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}")
+    page.goto(url)
+    page.wait_for_function(KERNEL_READY_JS, timeout=timeout_ms, polling=100)
+    return name
+
+
 def open_and_run_all(
     page: Any,
     server: LabServer,
@@ -349,26 +404,91 @@ def open_and_run_all(
         ``page.locator(selector)``. Raises AssertionError (with the cells' errors and the server log)
         when the selector does not appear.
     """
-    name = (
-        notebook
-        if isinstance(notebook, str) and "/" not in notebook
-        else server.add_notebook(Path(notebook))
-    )
-    url = server.url(f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}")
-    page.goto(url)
-    page.wait_for_function(KERNEL_READY_JS, timeout=timeout_ms, polling=100)
+    name = open_notebook(page, server, notebook, ui=ui, timeout_ms=timeout_ms)
     # Start run-all without awaiting the command's promise (awaiting it early has hung).
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    return wait_for_visible(page, server, selector, name, timeout_ms)
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Run the code cell at ``index`` of the open notebook (without waiting for it to finish)."""
+    page.evaluate(
+        """(index) => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          panel.content.activeCellIndex = index;
+          window.jupyterapp.commands.execute("notebook:run-cell");
+        }""",
+        index,
+    )
+
+
+def wait_for_visible(
+    page: Any, server: LabServer, selector: str, name: str = "", timeout_ms: float = 60_000
+) -> Any:
+    """Wait until ``selector`` is visible; on failure raise with the cells' errors and the server log."""
     try:
         page.wait_for_selector(selector, state="visible", timeout=timeout_ms)
     except Exception as exc:
         errors = cell_errors(page)
         raise AssertionError(
-            f"{selector!r} did not appear in {name} after run-all ({type(exc).__name__}).\n"
+            f"{selector!r} did not appear in {name} ({type(exc).__name__}).\n"
             f"cell errors: {errors}\nbrowser errors: {getattr(page, 'ohnb_errors', [])}\n"
             f"server log:\n{server.log_tail()}"
         ) from exc
     return page.locator(selector)
+
+
+#: Execute code in the open notebook's kernel; resolves to its stdout (and execute_result text).
+KERNEL_EVAL_JS = """async ([code, timeoutMs]) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  const future = kernel.requestExecute({ code, silent: false, store_history: false, stop_on_error: false });
+  let out = "";
+  let error = null;
+  future.onIOPub = (msg) => {
+    const type = msg.header.msg_type;
+    if (type === "stream") out += msg.content.text;
+    else if (type === "execute_result") out += msg.content.data["text/plain"] || "";
+    else if (type === "error") error = msg.content.ename + ": " + msg.content.evalue;
+  };
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("kernel_eval timed out")), timeoutMs);
+  });
+  try {
+    await Promise.race([future.done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (error) throw new Error(error);
+  return out;
+}"""
+
+
+def kernel_eval(page: Any, code: str, timeout_ms: float = 30_000) -> str:
+    """Run ``code`` in the kernel of the open notebook (not in a cell); return what it printed.
+
+    The kernel must not be busy with a cell (ipykernel runs one execute request at a time).
+    """
+    return page.evaluate(KERNEL_EVAL_JS, [code, timeout_ms])
+
+
+def kernel_json(page: Any, expression: str, timeout_ms: float = 30_000) -> Any:
+    """Evaluate ``expression`` in the kernel and return it (it must be JSON-serializable)."""
+    out = kernel_eval(page, f"import json as _j; print(_j.dumps({expression}))", timeout_ms)
+    return json.loads(out)
+
+
+def wait_kernel(page: Any, expression: str, timeout_s: float = 30.0, every_s: float = 0.2) -> Any:
+    """Poll a kernel expression until it is truthy; return its value (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout_s
+    value = None
+    while time.monotonic() < deadline:
+        value = kernel_json(page, expression)
+        if value:
+            return value
+        page.wait_for_timeout(every_s * 1000)
+    raise AssertionError(f"kernel expression {expression!r} still {value!r} after {timeout_s} s")
 
 
 def wait_for_cells_done(page: Any, timeout_ms: float = 60_000) -> None:

@@ -1,53 +1,88 @@
-"""ConversationWidget in a real JupyterLab, driven through Debian's Chromium (see conftest.py)."""
+"""ConversationWidget on a stored conversation (a DataFrame) in real JupyterLab and Notebook 7:
+rendering, virtualization, filter, search, collapse, keyboard, and the README screenshots."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from ohnb.normalize import normalize_v0
+
 from .conftest import (
     REPO,
     LabServer,
     cell_errors,
+    kernel_json,
     open_and_run_all,
     wait_for_cells_done,
+    wait_kernel,
     write_notebook,
 )
 
 pytestmark = pytest.mark.browser
 
-FIXTURE = REPO.parent / "shared" / "fixtures" / "v0_wrong_initial_state.json"
-HOSTILE = '<img src=x onerror="window.__ohnb_pwned = 1"><script>window.__ohnb_pwned = 2</script>'
+BUNDLED = REPO / "ohnb" / "data" / "v0_trajectory_export_297ev.json"
 
 STATIC_CELLS = [
     f"""\
 import json
-import pandas as pd
 import ohnb.widget
 from ohnb.normalize import normalize_v0
 from ohnb.schema import EVENT_COLUMNS, frame_from_rows
 
-events = json.load(open({str(FIXTURE)!r}))
-rows = [normalize_v0(e, delivery="stored", conversation_id="wrong-initial-state") for e in events]
-# An agent that prints markup: it must show as text.
-rows.append(normalize_v0(
-    {{"id": 10, "timestamp": "2025-01-27T23:17:03", "source": "agent", "observation": "run",
-      "content": {HOSTILE!r}, "extras": {{"metadata": {{"exit_code": 1}}}},
-      "message": "Command finished"}},
-    delivery="stored", conversation_id="wrong-initial-state"))
+events = json.load(open({str(BUNDLED)!r}))["trajectory"]
+rows = [normalize_v0(e, delivery="stored", conversation_id="review-297") for e in events]
 df = frame_from_rows(rows, EVENT_COLUMNS)
-len(df)""",
-    "ohnb.widget.ConversationWidget(df)",
+widget = ohnb.widget.ConversationWidget(df, height="480px")
+widget""",
 ]
 
+#: JS: how far the list is from its bottom (px).
+FROM_BOTTOM_JS = """(sel) => { const l = document.querySelector(sel + ' .ohnb-events');
+  return l.scrollHeight - l.scrollTop - l.clientHeight; }"""
 
-def save_screenshot(page, locator, name: str, tmp_path: Path) -> Path:
-    """Screenshot ``locator`` to tmp_path (and to $OHNB_SCREENSHOT_DIR when set)."""
+#: JS: event ids of the rows in the DOM, and whether each is inside the list's viewport.
+RENDERED_JS = """(sel) => {
+  const list = document.querySelector(sel + ' .ohnb-events').getBoundingClientRect();
+  return [...document.querySelectorAll(sel + ' .ohnb-event')].map((e) => {
+    const r = e.getBoundingClientRect();
+    return { id: e.dataset.id, family: e.dataset.family, source: e.dataset.source,
+             visible: r.bottom > list.top && r.top < list.bottom };
+  });
+}"""
+
+
+def rendered(page, selector: str = ".ohnb-widget") -> list[dict]:
+    """The rows in the DOM after the next two animation frames (the list renders in frames)."""
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page.evaluate(RENDERED_JS, selector)
+
+
+def in_view(page, event_id: str) -> bool:
+    """Whether the row of ``event_id`` is rendered and inside the list's viewport."""
+    return any(r["id"] == event_id and r["visible"] for r in rendered(page))
+
+
+def bundled_rows() -> list[dict]:
+    events = json.loads(BUNDLED.read_text())["trajectory"]
+    return [normalize_v0(e, delivery="stored") for e in events]
+
+
+def search_hits(rows: list[dict], term: str) -> int:
+    """Rows the widget's search shows for ``term`` (js/src/events.ts searchText)."""
+    fields = ("type", "message", "content", "thought", "path", "agent_state", "parse_error")
+    term = term.lower()
+    return sum(1 for r in rows if term in "\n".join(str(r.get(f) or "") for f in fields).lower())
+
+
+def save_screenshot(locator, name: str, tmp_path: Path) -> Path:
+    """Screenshot ``locator`` to tmp_path, and to $OHNB_SCREENSHOT_DIR when set (e.g. docs/images)."""
     path = tmp_path / name
-    locator.screenshot(path=str(path))
+    locator.screenshot(path=str(path), animations="disabled")
     if os.environ.get("OHNB_SCREENSHOT_DIR"):
         target = Path(os.environ["OHNB_SCREENSHOT_DIR"])
         target.mkdir(parents=True, exist_ok=True)
@@ -55,184 +90,117 @@ def save_screenshot(page, locator, name: str, tmp_path: Path) -> Path:
     return path
 
 
-def test_widget_renders_static_dataframe(lab: LabServer, page, tmp_path: Path) -> None:
+def set_theme(page, theme: str) -> None:
+    light = "true" if theme == "JupyterLab Light" else "false"
+    page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme)
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
+    page.wait_for_timeout(400)
+
+
+def test_static_conversation_renders_virtualized_and_filters(lab: LabServer, page) -> None:
+    rows = bundled_rows()
     write_notebook(lab.root_dir / "static_widget.ipynb", STATIC_CELLS)
-    events = open_and_run_all(page, lab, "static_widget.ipynb", ".ohnb-widget .ohnb-event")
+    open_and_run_all(page, lab, "static_widget.ipynb", ".ohnb-widget .ohnb-event")
     wait_for_cells_done(page)
     assert cell_errors(page) == []
     widget = page.locator(".ohnb-widget")
-    assert widget.count() == 1
-
-    # All 9 rows arrive (8 from the fixture + the hostile one), once each, in order.
     page.wait_for_function(
-        "() => document.querySelectorAll('.ohnb-widget .ohnb-event').length >= 9"
+        "() => document.querySelector('.ohnb-widget').dataset.held === '297'", timeout=30_000
     )
-    assert events.count() == 9
-    assert [events.nth(k).get_attribute("data-i") for k in range(9)] == [str(k) for k in range(9)]
-
-    user = widget.locator(".ohnb-event[data-kind=action][data-type=message][data-source=user]")
-    assert user.count() == 1
-    assert "Please rename game_2048.py to 2048.py" in user.inner_text()
-    assert user.is_visible()
-    command = widget.locator(".ohnb-event[data-kind=action][data-type=run] .ohnb-command")
-    assert command.inner_text() == "$ mv /workspace/game_2048.py /workspace/2048.py"
-    finish = widget.locator(".ohnb-event[data-type=finish]")
-    assert "successfully renamed" in finish.inner_text()
-    reads = widget.locator(".ohnb-event[data-kind=observation][data-type=read]")
-    assert reads.count() == 2 and "/workspace/game_2048.py" in reads.first.inner_text()
-    output = widget.locator(".ohnb-event[data-kind=observation][data-type=run]").first
-    assert "exit code 0" in output.inner_text()
 
     # Header from traits; a stored conversation is read-only.
-    assert widget.locator(".ohnb-conversation-id").inner_text() == "wrong-initial-state"
+    assert widget.locator(".ohnb-conversation-id").inner_text() == "review-297"
     assert widget.locator(".ohnb-connection-state").get_attribute("data-state") == "STORED"
-    assert widget.locator(".ohnb-count").inner_text() == "9 events"
-    assert widget.locator(".ohnb-send").is_disabled()
-    assert widget.locator(".ohnb-pause").is_disabled()
+    assert widget.locator(".ohnb-count").inner_text() == "297 events"
+    final_state = [r for r in rows if r.get("agent_state")][-1]["agent_state"]
+    assert widget.locator(".ohnb-agent-state").get_attribute("data-state") == final_state
+    for button in ("send", "pause", "resume", "stop"):
+        assert widget.locator(f".ohnb-{button}").is_disabled()
 
-    # Untrusted content is text: no element was created from it and no script ran.
-    hostile = widget.locator(".ohnb-event[data-id='10']")
-    assert "onerror" in hostile.inner_text()
-    assert widget.locator("img, script:not([src]), iframe").count() == 0
-    assert page.evaluate("() => window.__ohnb_pwned") is None
+    # Virtualized: a window of rows in the DOM, the newest at the bottom, in view.
+    in_dom = rendered(page)
+    assert 5 <= len(in_dom) <= 80, f"{len(in_dom)} rows in the DOM"
+    assert in_dom[-1]["id"] == rows[-1]["event_id"] and in_dom[-1]["visible"]
+    assert page.evaluate(FROM_BOTTOM_JS, ".ohnb-widget") < 2
 
-    # The list follows the bottom: the last row is in view after rendering.
+    # Filter by category: only commands, counted.
+    commands = sum(1 for r in rows if r["kind"] == "action" and r["type"] in ("run", "run_ipython"))
+    widget.locator(".ohnb-filter-type").select_option("family:command")
+    count = widget.locator(".ohnb-match-count")
+    assert count.inner_text() == f"{commands} of 297 shown"
+    assert {r["family"] for r in rendered(page)} == {"command"}
+    # ... then by source (with all types again).
+    widget.locator(".ohnb-filter-type").select_option("")
+    widget.locator(".ohnb-filter-source").select_option("user")
+    users = sum(1 for r in rows if r["source"] == "user")
+    assert count.inner_text() == f"{users} of 297 shown"
+    assert {r["source"] for r in rendered(page)} == {"user"}
+    widget.locator(".ohnb-filter-source").select_option("")
+    assert count.inner_text() == ""
+
+    # Search: only matching rows, the matches highlighted; Escape clears.
+    search = widget.locator(".ohnb-search")
+    search.fill("bitbucket")
+    expected = search_hits(rows, "bitbucket")
     page.wait_for_function(
-        "() => { const l = document.querySelector('.ohnb-events');"
-        " return l.scrollHeight - l.scrollTop - l.clientHeight < 30; }"
+        "(n) => document.querySelector('.ohnb-match-count').textContent === `${n} of 297 shown`",
+        arg=expected,
     )
-    shot = save_screenshot(page, widget, "static_widget_light.png", tmp_path)
-    assert shot.stat().st_size > 10_000
+    assert expected > 5
+    marks = widget.locator("mark.ohnb-mark")
+    assert marks.count() > 0 and marks.first.inner_text().lower() == "bitbucket"
+    search.press("Escape")
+    assert count.inner_text() == ""
+    assert widget.locator("mark.ohnb-mark").count() == 0
 
-    # Dark theme: same widget, colors from the theme's variables.
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    # Collapse: long outputs behind "Show all", by mouse and by keyboard.
+    widget.locator(".ohnb-filter-type").select_option("family:output")
+    rendered(page)
+    toggle = widget.locator(".ohnb-event[data-family=output] .ohnb-toggle").last
+    block = widget.locator(".ohnb-event[data-family=output] .ohnb-collapsible").last
+    assert toggle.get_attribute("aria-expanded") == "false"
+    collapsed_height = block.bounding_box()["height"]
+    toggle.click()
+    toggle = widget.locator(".ohnb-toggle[aria-expanded=true]")
+    assert toggle.count() == 1 and toggle.inner_text() == "Show less"
+    expanded = widget.locator(".ohnb-collapsible[data-collapsed=false]").bounding_box()["height"]
+    assert expanded > collapsed_height + 50
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert widget.locator(".ohnb-toggle[aria-expanded=true]").count() == 0
+    widget.locator(".ohnb-filter-type").select_option("")
+
+    # Keyboard: Home/End scroll the focused list; notebook shortcuts stay out of the widget.
+    cells_before = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.length"
     )
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
-    page.wait_for_timeout(500)
-    save_screenshot(page, widget, "static_widget_dark.png", tmp_path)
-    # Theme settings outlive the page (the session's settings dir): restore the default.
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
+    widget.locator(".ohnb-events").focus()
+    page.keyboard.press("Home")
+    page.wait_for_selector(f".ohnb-event[data-id='{rows[0]['event_id']}']", state="visible")
+    assert widget.locator(".ohnb-jump").is_visible()
+    page.keyboard.press("a")  # JupyterLab: "insert cell above" in command mode
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("End")
+    page.wait_for_function(f"() => ({FROM_BOTTOM_JS})('.ohnb-widget') < 2")
+    assert widget.locator(".ohnb-jump").is_hidden()
+    search.focus()
+    page.keyboard.type("b")
+    page.keyboard.press("Escape")
+    cells_after = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.length"
     )
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+    assert cells_after == cells_before
+
+    # An observation links to its action.
+    cause = widget.locator(".ohnb-event[data-kind=observation] .ohnb-cause").last
+    target = cause.get_attribute("data-jump")
+    cause.click()
+    page.wait_for_selector(f".ohnb-event[data-id='{target}']", state="visible")
+    assert [r for r in rendered(page) if r["id"] == target][0]["visible"]
     assert [e for e in page.ohnb_errors if "ohnb" in e.lower()] == []
 
 
-LIVE_CELLS = [
-    """\
-import asyncio
-from ohnb.log import EventLog
-from ohnb.widget import ConversationWidget
-
-
-class LocalConversation:
-    \"\"\"Stands in for ohnb.Conversation: the same attributes, driven from this kernel.\"\"\"
-
-    def __init__(self):
-        self.log = EventLog()
-        self.conversation_id = "local-fake"
-        self.agent_state = "awaiting_user_input"
-        self.connection_state = "OPEN"
-        self.reconnects = 0
-        self.error = None
-        self._listeners = []
-
-    def on_change(self, fn):
-        self._listeners.append(fn)
-        return lambda: self._listeners.remove(fn)
-
-    def _set(self, **attrs):
-        self.__dict__.update(attrs)
-        for fn in list(self._listeners):
-            fn()
-
-    def _row(self, **row):
-        self.log.append({"id": len(self.log), "delivery": "live", **row})
-
-    def send_message(self, text):
-        async def work():
-            self._row(kind="action", type="message", source="user", content=text)
-            await asyncio.sleep(0.05)
-            self._set(agent_state="running")
-            for k in range(300):  # a burst: must arrive batched, once each, in order
-                self._row(kind="observation", type="run", source="agent", content=f"line {k}", exit_code=0)
-            self._row(kind="action", type="message", source="agent", content="done: " + text)
-            self._set(agent_state="awaiting_user_input")
-        return asyncio.get_running_loop().create_task(work())
-
-    def pause(self):
-        async def work():
-            self._set(agent_state="paused", connection_state="RECONNECTING", reconnects=1,
-                      error="Connection lost: transport error")
-        return asyncio.get_running_loop().create_task(work())
-
-    def resume(self):
-        return asyncio.get_running_loop().create_task(asyncio.sleep(0))
-
-
-conv = LocalConversation()
-for k in range(3):
-    conv._row(kind="action", type="message", source="agent", content=f"hello {k}")
-widget = ConversationWidget(conv)
-widget""",
-]
-
-
-def test_widget_live_round_trip_and_reload(lab: LabServer, page, tmp_path: Path) -> None:
-    write_notebook(lab.root_dir / "live_widget.ipynb", LIVE_CELLS)
-    open_and_run_all(page, lab, "live_widget.ipynb", ".ohnb-widget .ohnb-event")
-    wait_for_cells_done(page)
-    assert cell_errors(page) == []
-    widget = page.locator(".ohnb-widget")
-    page.wait_for_function(
-        "() => document.querySelectorAll('.ohnb-widget .ohnb-event').length === 3"
-    )
-    assert widget.locator(".ohnb-connection-state").get_attribute("data-state") == "OPEN"
-    assert widget.locator(".ohnb-send").is_enabled()
-
-    # Send a message: the kernel's fake conversation answers with 302 rows.
-    widget.locator(".ohnb-input").fill("rename <b>it</b>")
-    widget.locator(".ohnb-send").click()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.ohnb-widget .ohnb-event').length === 305", timeout=30_000
-    )
-    indices = page.evaluate(
-        "() => [...document.querySelectorAll('.ohnb-widget .ohnb-event')].map(e => Number(e.dataset.i))"
-    )
-    assert indices == list(range(305))
-    assert "rename <b>it</b>" in widget.locator(".ohnb-event[data-source=user]").inner_text()
-    assert widget.locator(".ohnb-event b").count() == 0
-    assert widget.locator(".ohnb-count").inner_text() == "305 events"
-    page.wait_for_function(
-        "() => document.querySelector('.ohnb-agent-state').dataset.state === 'awaiting_user_input'"
-    )
-    assert widget.locator(".ohnb-error-banner").is_hidden()
-
-    # Pause: state traits and the error banner update; controls disable while not OPEN.
-    widget.locator(".ohnb-pause").click()
-    banner = widget.locator(".ohnb-error-banner")
-    banner.wait_for(state="visible")
-    assert banner.inner_text() == "Connection lost: transport error"
-    assert widget.locator(".ohnb-agent-state").get_attribute("data-state") == "paused"
-    assert widget.locator(".ohnb-reconnects").inner_text() == "1 reconnect"
-    assert widget.locator(".ohnb-send").is_disabled()
-    save_screenshot(page, widget, "live_widget.png", tmp_path)
-
-    # Reload the page: the view comes back from the kernel (traits + a sync of all rows).
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    page.wait_for_function(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=15_000
-    )
-    page.reload()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.ohnb-widget .ohnb-event').length === 305", timeout=60_000
-    )
-    assert page.locator(".ohnb-widget .ohnb-count").inner_text() == "305 events"
-    assert page.locator(".ohnb-widget .ohnb-agent-state").get_attribute("data-state") == "paused"
-
-
-def test_widget_renders_in_notebook7(lab: LabServer, page) -> None:
+def test_static_widget_in_notebook7(lab: LabServer, page) -> None:
     write_notebook(lab.root_dir / "static_widget_nb7.ipynb", STATIC_CELLS)
     open_and_run_all(
         page, lab, "static_widget_nb7.ipynb", ".ohnb-widget .ohnb-event", ui="notebook"
@@ -240,7 +208,61 @@ def test_widget_renders_in_notebook7(lab: LabServer, page) -> None:
     wait_for_cells_done(page)
     assert cell_errors(page) == []
     page.wait_for_function(
-        "() => document.querySelectorAll('.ohnb-widget .ohnb-event').length === 9"
+        "() => document.querySelector('.ohnb-widget').dataset.held === '297'", timeout=30_000
     )
-    user = page.locator(".ohnb-event[data-source=user]")
-    assert "Please rename game_2048.py to 2048.py" in user.inner_text()
+    widget = page.locator(".ohnb-widget")
+    assert widget.locator(".ohnb-count").inner_text() == "297 events"
+    widget.locator(".ohnb-search").fill("Please send a final message")
+    page.wait_for_selector(".ohnb-event[data-source=user] mark.ohnb-mark", state="visible")
+    assert widget.locator(".ohnb-event").count() >= 1
+
+
+SCREENSHOT_CELLS = [
+    """\
+import ohnb
+from ohnb.servers import V0ReplayServer
+
+# The bundled conversation up to event 99 is history; the live part is not started, so the view is
+# the same on every run.
+server = V0ReplayServer(live_from=100, live_start="manual").start_in_thread()
+conv = ohnb.connect(server.url, server.conversation_id)
+widget = ohnb.ConversationWidget(conv, height="640px")
+widget""",
+]
+
+
+def test_screenshots_light_and_dark(lab: LabServer, page, tmp_path: Path) -> None:
+    """The README's screenshots: `OHNB_SCREENSHOT_DIR=docs/images pytest tests/browser -k screenshots`."""
+    page.set_viewport_size({"width": 1200, "height": 1000})
+    write_notebook(lab.root_dir / "screenshot.ipynb", SCREENSHOT_CELLS)
+    open_and_run_all(page, lab, "screenshot.ipynb", ".ohnb-widget .ohnb-event")
+    wait_for_cells_done(page)
+    assert cell_errors(page) == []
+    page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+    held = wait_kernel(page, "len(conv.log) if conv.connection_state == 'OPEN' else 0")
+    page.wait_for_function(
+        "(n) => document.querySelector('.ohnb-widget').dataset.held === String(n)", arg=held
+    )
+    widget = page.locator(".ohnb-widget")
+    assert widget.locator(".ohnb-connection-state").inner_text() == "Connected"
+    # Start the view at the user's request (#92) rather than mid-row.
+    page.evaluate(
+        "() => document.querySelector('.ohnb-event[data-id=\"92\"]').scrollIntoView({block: 'start'})"
+    )
+    page.wait_for_timeout(600)
+    badge_color = "() => getComputedStyle(document.querySelector('.ohnb-agent-state')).color"
+    try:
+        assert in_view(page, "92")
+        light = save_screenshot(widget, "widget-light.png", tmp_path)
+        light_badge = page.evaluate(badge_color)
+        set_theme(page, "JupyterLab Dark")
+        # The list keeps its rows and position through the theme switch (it is hidden meanwhile).
+        assert in_view(page, "92")
+        dark = save_screenshot(widget, "widget-dark.png", tmp_path)
+        assert light.stat().st_size > 50_000 and dark.stat().st_size > 50_000
+        # The badge follows the theme's variables.
+        assert page.evaluate(badge_color) != light_badge
+    finally:
+        # Theme settings outlive the page (the session's settings dir): restore the default.
+        set_theme(page, "JupyterLab Light")
+    kernel_json(page, "(server.stop_thread(), True)[1]")
