@@ -245,7 +245,7 @@ async def _record(server, args: argparse.Namespace):
 
 
 def _ids_sent(server) -> set[int]:
-    return {e["id"] for _, e in list(server.emitted) if isinstance(e.get("id"), int)}
+    return set(server.emitted_ids)
 
 
 def _held(conv) -> set[int]:

@@ -556,3 +556,20 @@ def test_serve_bad_fault_spec_is_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert main(["serve", "--faults", "kill@soon", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ohnb serve: error: fault plan 'kill@soon'") and err.count("\n") == 1
+
+
+async def test_an_undecodable_packet_becomes_a_visible_row_not_a_silent_loss():
+    import ohnb
+
+    with V0ReplayServer() as server:
+        conv = ohnb.connect(server.url, server.conversation_id, protocol="v0")
+        await conv.history_complete(timeout=10)
+        before = len(conv.log)
+        await asyncio.to_thread(server.inject_threadsafe, '42["oh_event",{"id":', raw=True)
+        await conv.wait_until(lambda c: len(c.log) > before, timeout=5)
+        await conv.close()
+    row = conv.log.rows[-1]
+    assert row["kind"] == "unknown"
+    assert row["raw"]["event"] == "undecodable packet"
+    assert "JSONDecodeError" in row["raw"]["args"][1]
+    assert conv.connection_state == "CLOSED" and conv.attempts["outcome"].tolist() == ["connected"]

@@ -88,6 +88,9 @@ class V0Transport:
             engineio_logger=False,
             request_timeout=self.connect_timeout,
             ssl_verify=self.ssl_verify,
+            # aiohttp caps websocket messages at 4 MiB by default; OpenHands events (command output,
+            # file contents) can be larger, and the real server accepts up to its own buffer size.
+            websocket_extra_options={"max_msg_size": 0},
         )
         self._sio = sio
         progress = asyncio.Event()
@@ -117,6 +120,19 @@ class V0Transport:
             handlers.on_other(event, args)
             progress.set()
 
+        # A packet python-socketio cannot decode (broken JSON) would die in its task, unseen: keep it
+        # as a visible row instead.
+        decode = sio.eio.handlers.get("message")
+        if decode is not None:
+
+            async def guarded(data: Any) -> None:
+                try:
+                    await decode(data)
+                except Exception as exc:  # noqa: BLE001 - any decode failure becomes a row
+                    text = data if isinstance(data, str) else repr(data)
+                    handlers.on_other("undecodable packet", (text[:10_000], f"{type(exc).__name__}: {exc}"))
+
+            sio.eio.on("message", guarded)
         sio.on("oh_event", on_event)
         sio.on("connect", on_connect)
         sio.on("connect_error", on_connect_error)
@@ -124,13 +140,24 @@ class V0Transport:
         sio.on("*", on_any)
 
         try:
-            await sio.connect(
-                self._url(latest_event_id),
-                transports=["websocket"],
-                socketio_path=self.address.socketio_path,
-                wait=False,
+            # engine.io's handshake has no overall timeout of its own: a frozen server or a
+            # black-holed path would hang it until aiohttp's 300 s session timeout.
+            await asyncio.wait_for(
+                sio.connect(
+                    self._url(latest_event_id),
+                    transports=["websocket"],
+                    socketio_path=self.address.socketio_path,
+                    wait=False,
+                ),
+                self.connect_timeout,
             )
-        except (socketio.exceptions.ConnectionError, OSError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError:
+            await self._shutdown(sio)
+            self._sio = None
+            if self._closing:
+                return AttemptEnd("closed_by_user")
+            return AttemptEnd("timeout", f"no engine.io handshake within {self.connect_timeout:g} s")
+        except (socketio.exceptions.ConnectionError, OSError) as exc:
             # The engine.io handshake failed: python-socketio also fires connect_error for it, but
             # that is not the server's refusal (which needs an open engine.io connection).
             await self._shutdown(sio)
