@@ -141,3 +141,22 @@ async def test_streaming_deltas_are_aggregated_not_logged():
     assert conv.streaming_text == expected
     assert len(conv.log) == rows_before  # no delta became a row
     assert seen and seen[-1] == expected
+
+
+async def test_an_event_missing_from_the_resend_is_repaired_from_rest():
+    async with V1ReplayServer(EVAL, record=longest_record()) as server:
+        missing = server.stored_events[40]["id"]
+        send = server._send
+
+        async def lossy_send(conn, frame, phase, *args, **kwargs):
+            if phase == "resend" and isinstance(frame, dict) and frame.get("id") == missing:
+                return True  # pretend it was sent: the gap a client must repair
+            return await send(conn, frame, phase, *args, **kwargs)
+
+        server._send = lossy_send
+        conv = ohnb.connect(server.url, server.conversation_id, retry=FAST, protocol="v1")
+        await conv.history_complete(timeout=15)
+        await conv.close()
+    assert missing in held(conv)
+    assert stored_ids(server) <= set(held(conv))
+    assert conv.attempts["outcome"].tolist() == ["connected"]

@@ -10,10 +10,12 @@ Facts this relies on (openhands-agent-server 1.58.2, ``openhands/agent_server/so
   resends history: ``resend_mode=all`` on a first connect, ``resend_mode=since&after_timestamp=T`` (events
   with timestamp >= T, so the boundary event comes back) on a reconnect; live events may come before
   or among resent ones and repeat: the event log deduplicates by id;
-- REST: ``GET /api/conversations/{id}/events/search?limit<=100&page_id=&timestamp__gte=`` pages the
-  stored history (``{"items": [...], "next_page_id": ...}``), header ``X-Session-API-Key``. After a
-  SIGTERM the server persists events after it closed the sockets, so every attempt also pages REST
-  from its resume point: that is the gap repair, and when it is done the history is complete.
+- REST: ``GET /api/conversations/{id}/events/count`` (filters such as ``timestamp__gte``) and
+  ``/events/search?limit<=100&page_id=&timestamp__gte=`` (``{"items": [...], "next_page_id": ...}``),
+  header ``X-Session-API-Key``. Each attempt asks for the count of stored events from its resume
+  point; when the resend has delivered that many, the history is complete; when the resend stops
+  short (after a SIGTERM the server persists events after it closed the sockets), ohnb pages the
+  search from the resume point to repair the gap, and then the history is complete.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class V1Transport:
     """
 
     protocol = "v1"
+    #: Seconds without a resent frame, short of the server's count, before ohnb pages the REST
+    #: history to repair the gap.
+    QUIET = 1.0
     #: The normalizer of this generation's payloads (``ohnb.normalize_v1.normalize_v1``).
     normalize = staticmethod(normalize_v1)
 
@@ -155,27 +160,41 @@ class V1Transport:
             if self._key:
                 await ws.send_json({"type": "auth", "session_api_key": self._key})
             opened = False
-            newest_rest: list[str] = []
+            # persisted events this attempt has seen (the connect-time snapshot is not persisted)
+            seen: dict[str, str] = {}
+            progress = asyncio.Event()
+
+            def note(payload: Any) -> None:
+                if isinstance(payload, dict) and payload.get("key") != "full_state":
+                    event_id, stamp = payload.get("id"), payload.get("timestamp")
+                    if isinstance(event_id, str) and isinstance(stamp, str):
+                        seen[event_id] = stamp
 
             def on_frame(payload: Any) -> None:
                 handlers.on_event(payload)
                 if opened:
                     self._advance(payload)
+                else:
+                    note(payload)
+                    progress.set()
 
             def on_page_item(payload: Any) -> None:
                 handlers.on_event(payload)
-                if isinstance(payload, dict) and isinstance(payload.get("timestamp"), str):
-                    newest_rest.append(payload["timestamp"])
+                note(payload)
 
             reader = asyncio.ensure_future(self._read(ws, on_frame))
             try:
-                repaired = await self._repair(session, after_timestamp, on_page_item, reader)
-                if isinstance(repaired, AttemptEnd):
-                    return repaired
+                complete = await self._history_check(session, after_timestamp, seen, progress, reader)
+                if isinstance(complete, AttemptEnd):
+                    return complete
+                if not complete and not reader.done():
+                    repaired = await self._repair(session, after_timestamp, on_page_item, reader)
+                    if isinstance(repaired, AttemptEnd):
+                        return repaired
                 if not reader.done():
                     opened = True
-                    if newest_rest:
-                        self._advance({"timestamp": max(newest_rest)})
+                    if seen:
+                        self._advance({"timestamp": max(seen.values())})
                     handlers.on_open()
                 await asyncio.shield(reader)
             except asyncio.CancelledError:
@@ -212,6 +231,47 @@ class V1Transport:
                 on_event(bytes(message.data))
             elif message.type == aiohttp.WSMsgType.ERROR:
                 break
+
+    async def _history_check(
+        self,
+        session: aiohttp.ClientSession,
+        after_timestamp: str | None,
+        seen: dict[str, str],
+        progress: asyncio.Event,
+        reader: asyncio.Future,
+    ) -> AttemptEnd | bool:
+        """Whether the resend alone delivered the stored history, judged by ``/events/count``.
+
+        Waits until the socket has delivered as many persisted events (at or after
+        ``after_timestamp``) as the server counts, or until it has been quiet for
+        :attr:`QUIET` seconds. False means "page the REST history to repair gaps"; an AttemptEnd
+        means the server refused (401/403: key, 404: conversation).
+        """
+        params = {"timestamp__gte": after_timestamp} if after_timestamp else None
+        try:
+            async with session.get(
+                self._api("/events/count"),
+                params=params,
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=self.connect_timeout),
+                ssl=None if self.ssl_verify else False,
+            ) as response:
+                if response.status in (401, 403):
+                    return AttemptEnd("refused", f"Authentication failed (HTTP {response.status})")
+                if response.status == 404:
+                    return AttemptEnd("refused", "Conversation not found (HTTP 404)")
+                if response.status != 200:
+                    return False
+                expected = int(await response.text())
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+            return False
+        while len(seen) < expected and not reader.done():
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), self.QUIET)
+            except asyncio.TimeoutError:
+                return False  # the resend stopped short: repair from REST
+        return len(seen) >= expected
 
     async def _repair(
         self,
