@@ -262,6 +262,11 @@ class V0Transport:
                 await sio.eio.disconnect(abort=True)
             except Exception:
                 logger.debug("engine.io abort raised", exc_info=True)
+        # A handshake cut short by our timeout leaves engine.io's aiohttp session open: close it
+        # here rather than leave it to the garbage collector (aiohttp's "Unclosed connection").
+        http = getattr(sio.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
 
 
 async def _drain(task: asyncio.Future) -> None:
