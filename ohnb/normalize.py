@@ -40,6 +40,8 @@ Column by column (V0):
                           (change_agent_state)
 ``exit_code``             ``extras.metadata.exit_code`` of a run observation
 ``path``                  ``args.path`` / ``extras.path`` of file reads and edits
+``diff``                  edit observations: ``extras.diff``, else a unified diff of
+                          ``extras.old_content`` -> ``extras.new_content`` (``ohnb.diffs``)
 ``tool_call_id``          ``tool_call_metadata.tool_call_id``
 ``tool``                  ``tool_call_metadata.function_name``: the tool the agent called (V1: ``tool_name``)
 ``hidden``                ``args.hidden`` / ``extras.hidden`` (OpenHands hides some events from the UI)
@@ -58,6 +60,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from ohnb.diffs import edit_diff
 
 #: For each action type, the ``args`` keys whose first non-empty value fills ``content``.
 _ACTION_CONTENT_KEYS: dict[str, tuple[str, ...]] = {
@@ -158,6 +162,10 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
             code = metadata.get("exit_code")
             row["exit_code"] = code if isinstance(code, int) and not isinstance(code, bool) else None
         row["path"] = _text(extras.get("path"))
+        if row["type"] == "edit":
+            row["diff"] = edit_diff(
+                extras.get("diff"), extras.get("old_content"), extras.get("new_content"), row["path"]
+            )
         hidden = extras.get("hidden")
     elif is_status:
         row["kind"] = "status"

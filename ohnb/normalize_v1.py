@@ -87,6 +87,8 @@ Column by column (V1):
                           ``execution_status`` updates and for ``full_state`` snapshots.
 ``exit_code``             observation ``metadata.exit_code`` (as V0), else ``exit_code``
 ``path``                  action / observation ``path``
+``diff``                  edit observations: ``observation.diff``, else a unified diff of
+                          ``old_content`` -> ``new_content`` (``ohnb.diffs``)
 ``tool_call_id``          ``tool_call_id``
 ``tool``                  ``tool_name``
 ``model``                 ``stats`` / ``full_state``: the model of the ``agent`` usage (else
@@ -111,6 +113,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ohnb.diffs import edit_diff
 from ohnb.schema import EVENT_COLUMNS
 
 __all__ = [
@@ -356,6 +359,8 @@ def _observation(row: dict[str, Any], payload: dict, errors: list[str]) -> None:
                 break
     row["content"] = text
     row["path"] = _text(obs.get("path"))
+    if row["type"] == "edit":
+        row["diff"] = edit_diff(obs.get("diff"), obs.get("old_content"), obs.get("new_content"), row["path"])
     metadata = obs.get("metadata")
     code = metadata.get("exit_code") if isinstance(metadata, dict) else None
     if not _is_int(code):

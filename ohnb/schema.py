@@ -60,6 +60,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "agent_state": "string",
     "exit_code": "Int64",
     "path": "string",
+    "diff": "string",
     "tool_call_id": "string",
     "tool": "string",
     "hidden": "boolean",

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import difflib
 import html
 import json
 import logging
@@ -87,9 +86,6 @@ TEXT_FIELDS: tuple[str, ...] = ("message", "content", "thought", "parse_error", 
 #: Longest text (characters) of one field sent to the browser; longer text is cut and flagged.
 MAX_TEXT = 20_000
 
-#: Largest file (characters) an edit's diff is computed for.
-MAX_DIFF_INPUT = 400_000
-
 READ_ONLY_ERROR = (
     "This widget shows a stored conversation: it cannot send messages, pause, resume or stop."
 )
@@ -122,8 +118,8 @@ def project_row(row: dict[str, Any], max_text: int = MAX_TEXT) -> list[Any]:
 
     - ``raw`` and every other column stay in the kernel;
     - ``message`` is None when it equals ``content`` (the same text is not sent twice);
-    - ``diff``: for file edits whose content is not a diff already, a unified diff made from the
-      payload's old and new file content (see :func:`edit_diff`);
+    - ``diff``: the row's ``diff`` for file edits whose content is not a diff already
+      (see :func:`edit_diff`);
     - text fields longer than ``max_text`` are cut and listed in ``truncated``.
     """
     values = {name: _jsonable(row.get(name)) for name in ROW_FIELDS}
@@ -165,60 +161,22 @@ _DIFF_START = re.compile(r"^(?:diff --git |--- \S|@@ -\d)")
 
 
 def edit_diff(row: dict[str, Any]) -> str | None:
-    """A unified diff for a file-edit observation whose ``content`` is not one already, else None.
-
-    Made from the payload kept in ``raw``: V0 ``extras.diff``, or ``extras.old_content`` /
-    ``extras.new_content``; V1 ``observation.old_content`` / ``new_content``. Files larger than
-    :data:`MAX_DIFF_INPUT` characters are skipped.
-
-    TODO(lead): this reads OpenHands shapes outside ``ohnb.normalize``; a ``diff`` column filled by
-    the normalizers would replace it (the widget would then send ``row["diff"]``).
-    """
+    """The ``diff`` column of a file-edit observation, unless its ``content`` is already a diff
+    (the front end shows that one as a diff itself). The normalizers fill ``diff``
+    (``ohnb.normalize``, ``ohnb.normalize_v1``, ``ohnb.diffs``)."""
     if row.get("kind") != "observation" or row.get("type") != "edit":
         return None
-    ready = row.get("diff")
-    if isinstance(ready, str) and ready:
-        return ready
     content = row.get("content")
     if isinstance(content, str) and _DIFF_START.match(content):
-        return None  # the front end shows the content as a diff
-    raw = row.get("raw")
-    if isinstance(raw, str) and raw[:1] == "{":
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    if not isinstance(raw, dict):
         return None
-    for key in ("extras", "observation"):
-        part = raw.get(key)
-        if not isinstance(part, dict):
-            continue
-        diff = part.get("diff")
-        if isinstance(diff, str) and diff:
-            return diff
-        old, new = part.get("old_content"), part.get("new_content")
-        if isinstance(new, str) and (old is None or isinstance(old, str)):
-            old = old or ""
-            if len(old) + len(new) > MAX_DIFF_INPUT:
-                return None
-            path = _jsonable(row.get("path")) or part.get("path") or "file"
-            lines = difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=str(path),
-                tofile=str(path),
-            )
-            text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-            return text.rstrip("\n") or None
-    return None
+    diff = row.get("diff")
+    return diff if isinstance(diff, str) and diff else None
 
 
 def rows_from_frame(df: pd.DataFrame) -> list[dict[str, Any]]:
     """The :data:`ROW_FIELDS` of a DataFrame's rows as plain dicts (NA -> None, times -> ISO strings).
 
-    Missing columns become None. ``raw`` is kept only for file-edit observations (for
-    :func:`edit_diff`); other columns are not read.
+    Missing columns become None; ``diff`` is read too (for :func:`edit_diff`); other columns are not.
     """
     n = len(df)
     columns: dict[str, list[Any]] = {}
@@ -234,11 +192,10 @@ def rows_from_frame(df: pd.DataFrame) -> list[dict[str, Any]]:
     if "event_id" not in df.columns and "id" in df.columns:  # frames from before event_id existed
         columns["event_id"] = [None if v is None else str(v) for v in map(_jsonable, df["id"].astype(object))]
     rows = [{name: columns[name][k] for name in ROW_FIELDS} for k in range(n)]
-    if "raw" in df.columns:
-        raws = df["raw"].tolist()
+    if "diff" in df.columns:
+        diffs = [_jsonable(v) for v in df["diff"].astype(object).tolist()]
         for k, row in enumerate(rows):
-            if row["kind"] == "observation" and row["type"] == "edit":
-                row["raw"] = raws[k]
+            row["diff"] = diffs[k]
     return rows
 
 

@@ -195,7 +195,7 @@ async def test_a_lone_event_goes_at_once(wire):
     assert time.monotonic() - started < 0.1, "a quiet widget must not wait a whole interval"
 
 
-async def test_streaming_rows_and_state_stay_under_16_messages_per_second(wire):
+async def test_streaming_rows_and_state_stay_under_20_messages_per_second(wire):
     conv = FakeConversation()
     widget = ConversationWidget(conv)  # defaults: 0.1 s ticks, n_events at most once a second
     wire.messages.clear()  # anywidget's own updates at construction (_esm, _css...)
@@ -209,8 +209,9 @@ async def test_streaming_rows_and_state_stay_under_16_messages_per_second(wire):
         conv.changed(agent_state=states[n % 2], reconnects=n // 500)
         await asyncio.sleep(0.002)
     await asyncio.sleep(1.2)
-    # Target 20; by design at most 1 / flush_interval + 1 / state_interval = 15 (+1 at window edges).
-    assert wire.max_per_second() <= 16, f"{wire.max_per_second()} widget messages in one second"
+    # By design at most 1 / flush_interval + 1 / state_interval = 15 (+1 at window edges); the
+    # requirement is about 20, and a loaded machine can bunch late timers, so assert the requirement.
+    assert wire.max_per_second() <= 20, f"{wire.max_per_second()} widget messages in one second"
     assert [r["event_id"] for r in wire.rows()] == [str(k) for k in range(n)]
     assert widget.n_events == n
     assert widget.agent_state == conv.agent_state
@@ -386,26 +387,36 @@ def test_long_text_is_cut_and_flagged():
     assert row_dict(project_row(make_row(0)))["truncated"] is None
 
 
-def test_edit_diff_from_old_and_new_content():
+def test_edit_diff_comes_from_the_normalized_diff_column():
+    from ohnb.normalize import normalize_v0
+    from ohnb.normalize_v1 import normalize_v1
+
     raw = {
-        "observation": "edit",
+        "id": 3, "observation": "edit", "content": "edited",
         "extras": {"path": "/w/a.py", "old_content": "a = 1\nb = 2\n", "new_content": "a = 1\nb = 3\n"},
     }
-    row = make_row(3, kind="observation", type="edit", path="/w/a.py", content="edited", raw=raw)
+    row = normalize_v0(raw)
     diff = row_dict(project_row(row))["diff"]
     assert diff.splitlines() == ["--- /w/a.py", "+++ /w/a.py", "@@ -1,2 +1,2 @@", " a = 1", "-b = 2", "+b = 3"]
-    # A created file (old_content None), a V1 observation, raw as JSON text (parquet), a ready diff.
-    created = {"extras": {"old_content": None, "new_content": "x\n"}}
-    assert "+x" in edit_diff({**row, "raw": created})
-    v1 = {"observation": {"kind": "FileEditorObservation", "old_content": "1\n", "new_content": "2\n"}}
-    assert "-1" in edit_diff({**row, "raw": v1})
-    assert "+b = 3" in edit_diff({**row, "raw": json.dumps(raw)})
-    assert edit_diff({**row, "raw": {"extras": {"diff": "--- a\n+++ b"}}}) == "--- a\n+++ b"
-    # Content that is a diff already, other types, unreadable raw: nothing extra.
+    # A created file (old_content None), a V1 observation, a ready diff.
+    created = normalize_v0({"id": 4, "observation": "edit", "extras": {"old_content": None, "new_content": "x\n"}})
+    assert "+x" in edit_diff(created)
+    v1 = normalize_v1({
+        "id": "e1", "kind": "ObservationEvent", "source": "environment", "tool_name": "file_editor",
+        "observation": {"kind": "FileEditorObservation", "command": "str_replace", "path": "/w/b.py",
+                        "old_content": "1\n", "new_content": "2\n", "content": [{"type": "text", "text": "ok"}]},
+    })
+    assert v1["type"] == "edit" and "-1" in edit_diff(v1)
+    ready = normalize_v0({"id": 5, "observation": "edit", "extras": {"diff": "--- a\n+++ b"}})
+    assert edit_diff(ready) == "--- a\n+++ b"
+    # Content that is a diff already, other types, oversized files: nothing extra.
     assert edit_diff({**row, "content": "--- /w/a.py\n+++ /w/a.py\n@@ -1 +1 @@"}) is None
     assert edit_diff({**row, "type": "read"}) is None
-    assert edit_diff({**row, "raw": "{not json"}) is None
-    assert edit_diff({**row, "raw": {"extras": {"new_content": "x" * 500_000}}}) is None
+    huge = normalize_v0({"id": 6, "observation": "edit", "extras": {"new_content": "x" * 500_000}})
+    assert huge["diff"] is None if "diff" in huge else True
+    assert edit_diff(huge) is None
+    # the widget reads no payload: a row whose raw holds a diff but whose diff column is empty shows none
+    assert edit_diff({**row, "diff": None, "raw": {"extras": {"diff": "--- a\n+++ b"}}}) is None
 
 
 def test_edit_diffs_of_a_stored_frame(fixtures_dir):
