@@ -58,10 +58,15 @@ Column by column (V0):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ohnb.diffs import edit_diff
+from ohnb.fields import dict_field as _dict_field
+from ohnb.fields import first_text as _first_text
+from ohnb.fields import int_field as _int_field
+from ohnb.fields import int_value as _int_value
+from ohnb.fields import str_field as _str_field
+from ohnb.fields import text as _text
 
 #: For each action type, the ``args`` keys whose first non-empty value fills ``content``.
 _ACTION_CONTENT_KEYS: dict[str, tuple[str, ...]] = {
@@ -215,54 +220,3 @@ def _fill_metadata(row: dict[str, Any], payload: dict) -> None:
         if isinstance(usage, dict):
             row["prompt_tokens"] = _int_value(usage.get("prompt_tokens"))
             row["completion_tokens"] = _int_value(usage.get("completion_tokens"))
-
-
-def _int_value(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _int_field(payload: dict, key: str, errors: list[str]) -> int | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    errors.append(f"{key} is {type(value).__name__} {value!r:.40}, not an integer")
-    return None
-
-
-def _str_field(payload: dict, key: str, errors: list[str]) -> str | None:
-    value = payload.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    errors.append(f"{key} is {type(value).__name__}, not a string")
-    return str(value)
-
-
-def _dict_field(payload: dict, key: str, errors: list[str]) -> dict:
-    value = payload.get(key)
-    if isinstance(value, dict):
-        return value
-    if value is not None:
-        errors.append(f"{key} is {type(value).__name__}, not an object")
-    return {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, bool)):
-        return str(value)
-    try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _first_text(args: dict, keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = args.get(key)
-        if value is None or value == "" or (isinstance(value, (dict, list)) and not value):
-            continue
-        return _text(value)
-    return None

@@ -110,10 +110,14 @@ being streamed instead of logging each one.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ohnb.diffs import edit_diff
+from ohnb.fields import first_text as _first_text
+from ohnb.fields import is_int as _is_int
+from ohnb.fields import is_number as _is_number
+from ohnb.fields import str_field as _str_field
+from ohnb.fields import text as _text
 from ohnb.schema import EVENT_COLUMNS
 
 __all__ = [
@@ -472,31 +476,8 @@ def _fill_stats(row: dict[str, Any], stats: Any) -> None:
 # small helpers
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _str_field(payload: dict, key: str, errors: list[str]) -> str | None:
-    value = payload.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    errors.append(f"{key} is {type(value).__name__}, not a string")
-    return _text(value)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, bool)):
-        return str(value)
-    try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _content_text(value: Any) -> str | None:
@@ -514,12 +495,3 @@ def _content_text(value: Any) -> str | None:
         texts = [p for p in parts if p is not None]
         return "\n".join(texts) if texts else None
     return _text(value)
-
-
-def _first_text(body: dict, keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = body.get(key)
-        if value is None or value == "" or (isinstance(value, (dict, list)) and not value):
-            continue
-        return _text(value)
-    return None
