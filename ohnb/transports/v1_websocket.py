@@ -247,24 +247,13 @@ class V1Transport:
         :attr:`QUIET` seconds. False means "page the REST history to repair gaps"; an AttemptEnd
         means the server refused (401/403: key, 404: conversation).
         """
-        params = {"timestamp__gte": after_timestamp} if after_timestamp else None
-        try:
-            async with session.get(
-                self._api("/events/count"),
-                params=params,
-                headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=self.connect_timeout),
-                ssl=None if self.ssl_verify else False,
-            ) as response:
-                if response.status in (401, 403):
-                    return AttemptEnd("refused", f"Authentication failed (HTTP {response.status})")
-                if response.status == 404:
-                    return AttemptEnd("refused", "Conversation not found (HTTP 404)")
-                if response.status != 200:
-                    return False
-                expected = int(await response.text())
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
-            return False
+        params = {"timestamp__gte": after_timestamp} if after_timestamp else {}
+        answer = await self._get_json(session, "/events/count", params)
+        if isinstance(answer, AttemptEnd):
+            return answer
+        if not isinstance(answer, int) or isinstance(answer, bool):
+            return False  # no usable count: repair from REST
+        expected = answer
         while len(seen) < expected and not reader.done():
             progress.clear()
             try:
@@ -288,24 +277,10 @@ class V1Transport:
                 params["page_id"] = page_id
             if after_timestamp:
                 params["timestamp__gte"] = after_timestamp
-            try:
-                async with session.get(
-                    self._api("/events/search"),
-                    params=params,
-                    headers=self._headers(),
-                    timeout=aiohttp.ClientTimeout(total=self.connect_timeout),
-                    ssl=None if self.ssl_verify else False,
-                ) as response:
-                    if response.status in (401, 403):
-                        return AttemptEnd("refused", f"Authentication failed (HTTP {response.status})")
-                    if response.status == 404:
-                        return AttemptEnd("refused", "Conversation not found (HTTP 404)")
-                    if response.status != 200:
-                        logger.warning("history search answered HTTP %s; history may have gaps", response.status)
-                        return None
-                    body = await response.json(content_type=None)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
-                logger.warning("history search failed (%s); history may have gaps", scrub(_describe(exc), self._key))
+            body = await self._get_json(session, "/events/search", params)
+            if isinstance(body, AttemptEnd):
+                return body
+            if body is None:
                 return None
             items = body.get("items") if isinstance(body, dict) else None
             for item in items or []:
@@ -315,6 +290,29 @@ class V1Transport:
                 return None
             await asyncio.sleep(0)  # let live frames in between pages
         return None
+
+    async def _get_json(self, session: aiohttp.ClientSession, suffix: str, params: dict) -> Any:
+        """GET a conversation REST endpoint: the decoded body; an AttemptEnd when the server refuses
+        (401/403: key, 404: conversation); None (logged) for any other failure."""
+        try:
+            async with session.get(
+                self._api(suffix),
+                params=params or None,
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=self.connect_timeout),
+                ssl=None if self.ssl_verify else False,
+            ) as response:
+                if response.status in (401, 403):
+                    return AttemptEnd("refused", f"Authentication failed (HTTP {response.status})")
+                if response.status == 404:
+                    return AttemptEnd("refused", "Conversation not found (HTTP 404)")
+                if response.status != 200:
+                    logger.warning("%s answered HTTP %s; history may have gaps", suffix, response.status)
+                    return None
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            logger.warning("%s failed (%s); history may have gaps", suffix, scrub(_describe(exc), self._key))
+            return None
 
     # -- talking to the agent -------------------------------------------------------------------
 
