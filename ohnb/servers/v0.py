@@ -84,12 +84,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import socketio
@@ -98,10 +96,9 @@ from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as SioConnectionRefusedError
 
 from ..stores import V0Source, read_v0_events
+from ._base import Fault, LiveStart, Refusal, ReplayServerBase, preview
+from ._base import fault_logger as fault_logger
 from .faults import NO_ARGUMENT, FaultPlan, FaultStep, malformed_payload, oversized_payload
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 __all__ = [
     "REFUSAL_INVALID_SESSION_API_KEY",
@@ -113,28 +110,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ohnb.servers.v0")
-#: Every fault that fires (method call or plan step) is logged here at INFO (``ohnb serve`` prints
-#: these lines).
-fault_logger = logging.getLogger("ohnb.servers.faults")
-
-_T = TypeVar("_T")
-
-_FREEZE_NEEDS_THREAD = (
-    "freeze blocks the thread that runs the server's event loop (that is how it imitates a "
-    "SIGSTOPped server); in current-loop mode that thread also runs your code and clients. "
-    "Start the server with start_in_thread() (thread mode) to use freeze or a plan with freeze@N."
-)
+# Every fault that fires (method call or plan step) is logged at INFO on ``fault_logger``
+# (``ohnb.servers.faults``, shared with the V1 server; ``ohnb serve`` prints these lines).
 
 NAMESPACE = "/"
 #: ``max_http_buffer_size`` of the real server (openhands/server/shared.py).
 MAX_HTTP_BUFFER_SIZE = 4 * 1024 * 1024
+#: Where a run's ``AsyncServer`` waits on its aiohttp app until the port is bound.
+_SIO = web.AppKey("ohnb_v0_sio", socketio.AsyncServer)
 
 #: connect_error messages, verbatim from openhands/server/listen_socket.py.
 REFUSAL_NO_CONVERSATION_ID = "No conversation_id in query params"
 REFUSAL_INVALID_SESSION_API_KEY = "invalid_session_api_key"
 REFUSAL_JOIN_FAILED = "Failed to join conversation"
 
-LiveStart = Literal["first_connect", "immediately", "manual"]
 FaultPhase = Literal["any", "replay", "live"]
 
 #: Status messages the real server sends when a join starts the agent loop
@@ -203,16 +192,7 @@ def _library_logger(name: str) -> logging.Logger:
 
 
 @dataclass
-class _Fault:
-    k: int
-    abrupt: bool
-    during: FaultPhase
-    baseline: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-@dataclass
-class _Refusal:
-    remaining: int
+class _Refusal(Refusal):
     message: str
     replay_first: bool
 
@@ -233,13 +213,10 @@ def _is_int_id(value: Any) -> bool:
 
 
 def _preview(payload: Any, limit: int = 60) -> str:
-    if payload is NO_ARGUMENT:
-        return "<no argument>"
-    text = repr(payload)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+    return "<no argument>" if payload is NO_ARGUMENT else preview(payload, limit)
 
 
-class V0ReplayServer:
+class V0ReplayServer(ReplayServerBase):
     """An OpenHands V0 Socket.IO server on loopback that replays (and optionally plays live) a
     stored conversation.
 
@@ -302,6 +279,11 @@ class V0ReplayServer:
             ``faults`` spec, or any error of :func:`ohnb.stores.read_v0_events`.
     """
 
+    _server_name = "V0ReplayServer"
+    _tag = "v0"
+    _emission = "oh_event(s)"
+    _logger = logger
+
     def __init__(
         self,
         events: V0Source | None = None,
@@ -321,14 +303,7 @@ class V0ReplayServer:
         shutdown_timeout: float = 2.0,
         faults: FaultPlan | str | None = None,
     ) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
-        if not max_gap >= 0:
-            raise ValueError(f"max_gap must be >= 0 seconds, got {max_gap!r}")
-        if live_start not in ("first_connect", "immediately", "manual"):
-            raise ValueError(
-                f"live_start must be 'first_connect', 'immediately' or 'manual', got {live_start!r}"
-            )
+        self._check_pacing(speed, max_gap, live_start)
         if not conversation_id:
             raise ValueError("conversation_id must be a non-empty string")
         all_events = read_v0_events(events)
@@ -339,17 +314,9 @@ class V0ReplayServer:
         all_events.sort(key=lambda e: e["id"])
 
         self.conversation_id = conversation_id
-        self.host = host
-        self.speed = float(speed)
-        self.max_gap = float(max_gap)
-        self.live_from = live_from
-        self.session_api_key = session_api_key
-        self.live_start: LiveStart = live_start
         self.missing_key_bug = missing_key_bug
-        self.emit_status = emit_status
         self.ping_interval = float(ping_interval)
         self.ping_timeout = float(ping_timeout)
-        self.shutdown_timeout = float(shutdown_timeout)
 
         if live_from is None:
             history, pending = all_events, []
@@ -362,54 +329,26 @@ class V0ReplayServer:
         self._prev_ts = _parse_ts(history[-1].get("timestamp")) if history else None
         self._id_map: dict[int, int] = {}
 
-        self._config_port = int(port)
-        self._port: int | None = None
-
-        # instrumentation
-        self.emitted: list[tuple[str, Any]] = []
-        self.connections = 0
-        self.refusals = 0
-
-        # cross-thread state
-        self._lock = threading.Lock()
-        self._live_done = threading.Event()
-        if not self._pending:
-            self._live_done.set()
-        self._live_triggered = False  # start_live() called (manual) / clock started once
-        self._gate_open = True  # False while the agent is paused/stopped
-        self._fault: _Fault | None = None
+        self._init_common(
+            host=host,
+            port=port,
+            speed=speed,
+            max_gap=max_gap,
+            live_from=live_from,
+            session_api_key=session_api_key,
+            live_start=live_start,
+            emit_status=emit_status,
+            shutdown_timeout=shutdown_timeout,
+        )
         self._sent: dict[str, dict[str, int]] = {}
         self._refusal: _Refusal | None = None
-        self._reject_left = 0
-        self._reject_status = 503
-        self._replay_delay = 0.0
-        self._plan = FaultPlan()
-        self._plan_todo: list[FaultStep] = []
-        self._plan_count = 0
-        self._frozen_until = 0.0
-        self._restart_task: asyncio.Task[None] | None = None
-        self._halt_restart = False
-        self.rejections = 0
-        self.fault_log: list[tuple[float, str]] = []
 
         # per-run state (created by start())
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._sio: socketio.AsyncServer | None = None
-        self._runner: web.AppRunner | None = None
-        self._running = False
-        self._live_task: asyncio.Task[None] | None = None
-        self._aux_tasks: set[asyncio.Task[Any]] = set()
         self._bg_tasks: set[asyncio.Task[Any]] = set()
-        self._live_trigger: asyncio.Event | None = None
-        self._gate: asyncio.Event | None = None
-        self._live_done_async: asyncio.Event | None = None
         self._alive: set[str] = set()
         self._transports: dict[str, set[asyncio.Transport]] = {}
         self._joined_this_run = False
-
-        # thread mode
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
 
         if faults is not None:
             self.apply(faults)
@@ -418,57 +357,15 @@ class V0ReplayServer:
     # properties
 
     @property
-    def port(self) -> int:
-        """The bound TCP port (fixed across :meth:`restart`). RuntimeError before the first start
-        when ``port=0`` was given."""
-        if self._port is not None:
-            return self._port
-        if self._config_port:
-            return self._config_port
-        raise RuntimeError("V0ReplayServer: port is not known before start()")
-
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT`` (pass to ``socketio.AsyncClient.connect`` with a query string)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
     def room(self) -> str:
         """The Socket.IO room of the conversation, ``room:{conversation_id}``."""
         return f"room:{self.conversation_id}"
-
-    @property
-    def running(self) -> bool:
-        """True between a successful start() and stop()."""
-        return self._running
 
     @property
     def stored_events(self) -> list[dict[str, Any]]:
         """A snapshot (new list) of the current store, in id order: history plus every live and
         user event published so far, in their stored form."""
         return list(self._store)
-
-    @property
-    def pending_live(self) -> int:
-        """Number of live events not yet published."""
-        return len(self._pending)
-
-    @property
-    def live_done(self) -> threading.Event:
-        """A :class:`threading.Event`, set once every live event has been published (set from
-        the start when there is nothing live). Do not set/clear it yourself."""
-        return self._live_done
-
-    @property
-    def is_live_done(self) -> bool:
-        """Thread-safe: True once every live event has been published (at once if none)."""
-        return self._live_done.is_set()
-
-    @property
-    def agent_paused(self) -> bool:
-        """True while a client's change_agent_state paused/stopped the live pacing."""
-        return not self._gate_open
 
     @property
     def emitted_ids(self) -> set[int]:
@@ -515,36 +412,10 @@ class V0ReplayServer:
         live = sum(live_form(ev) is not None for ev in list(self._pending))
         return replayed + live
 
-    @property
-    def thread_mode(self) -> bool:
-        """True when the server runs on its own thread (:meth:`start_in_thread`)."""
-        return self._thread is not None
-
-    @property
-    def frozen(self) -> bool:
-        """True while a :meth:`freeze` blocks the server (readable from other threads)."""
-        return time.monotonic() < self._frozen_until
-
     # ------------------------------------------------------------------------------------------
-    # lifecycle (current loop)
+    # lifecycle: a run's Socket.IO app, stop (the rest is ReplayServerBase's)
 
-    async def start(self) -> None:
-        """Start listening in the running event loop (same port again after a restart).
-
-        Raises:
-            RuntimeError: already running, or the fault plan has a ``freeze`` step and this is
-                not thread mode.
-            OSError: the port cannot be bound.
-        """
-        if self._running:
-            raise RuntimeError("V0ReplayServer is already running")
-        with self._lock:
-            needs_thread = any(s.kind == "freeze" for s in self._plan_todo)
-        if needs_thread and self._thread is None:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        self._halt_restart = False
-        loop = asyncio.get_running_loop()
-        self._loop = loop
+    def _make_app(self) -> web.Application:
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins="*",
@@ -562,42 +433,14 @@ class V0ReplayServer:
 
         app = web.Application(middlewares=[self._make_transport_middleware()])
         sio.attach(app)
-        runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout, access_log=None)
-        await runner.setup()
-        port = self._port if self._port is not None else self._config_port
-        site = web.TCPSite(runner, self.host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._port = int(runner.addresses[0][1])
-        self._sio = sio
-        self._runner = runner
+        app[_SIO] = sio
+        return app
+
+    def _begin_run(self, app: web.Application) -> None:
+        self._sio = app[_SIO]
         self._alive = set()
         self._transports = {}
         self._joined_this_run = False
-        self._live_trigger = asyncio.Event()
-        self._gate = asyncio.Event()
-        if self._gate_open:
-            self._gate.set()
-        self._live_done_async = asyncio.Event()
-        if self._live_done.is_set():
-            self._live_done_async.set()
-        self._running = True
-        if self._pending:
-            if self.live_start == "immediately" or (
-                self.live_start == "manual" and self._live_triggered
-            ):
-                self._live_trigger.set()
-            self._live_task = loop.create_task(self._live_loop(), name="ohnb-v0-live")
-        logger.info(
-            "V0 replay server listening on %s (conversation %s, %d stored, %d live pending)",
-            self.url,
-            self.conversation_id,
-            len(self._store),
-            len(self._pending),
-        )
 
     async def stop(self, *, abrupt: bool = False) -> None:
         """Stop serving; the store, pending live events and counters are kept.
@@ -610,23 +453,12 @@ class V0ReplayServer:
         :meth:`stop_thread`). A ``restart`` of a fault plan under way is ended first (the server
         stays stopped).
         """
-        pending = self._restart_task
-        if pending is not None and pending is not asyncio.current_task():
-            await self._forward_check("stop")
-            self._halt_restart = True
-            await asyncio.gather(pending, return_exceptions=True)
-        if not self._running:
+        if not await self._begin_stop():
             return
-        await self._forward_check("stop")
         self._running = False
         sio = self._sio
         assert sio is not None and self._runner is not None
-        tasks = [t for t in (self._live_task, *self._aux_tasks) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._live_task = None
-        self._aux_tasks.clear()
+        await self._cancel_run_tasks()
 
         if self.emit_status and self._alive and not abrupt:
             # WebSession.close(): synthetic AgentStateChangedObservation('', STOPPED), no id
@@ -661,134 +493,6 @@ class V0ReplayServer:
         self._sio = None
         self._runner = None
         logger.info("V0 replay server on port %s stopped", self._port)
-
-    async def restart(self, pause: float = 0.0, *, abrupt: bool = True) -> None:
-        """Stop (``abrupt`` as in :meth:`stop`; default: like a killed server), wait ``pause``
-        seconds, start again on the SAME port with the same store. Pending live events resume
-        according to ``live_start`` (first_connect: at the next connect). Awaitable from any
-        loop (forwards to the server's loop)."""
-        await self._on_server_loop(self._restart(pause, abrupt))
-
-    async def _restart(self, pause: float, abrupt: bool) -> None:
-        self._log_fault(f"restart: stopping (abrupt={abrupt}), port closed for {pause:g} s")
-        await self.stop(abrupt=abrupt)
-        if pause > 0:
-            await asyncio.sleep(pause)
-        await self.start()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    # ------------------------------------------------------------------------------------------
-    # lifecycle (thread mode)
-
-    def start_in_thread(self, timeout: float = 10.0) -> Self:
-        """Run the server on a daemon thread with its own event loop; returns ``self`` once it is
-        listening.
-
-        Raises:
-            RuntimeError: already running in a thread, or it did not come up within ``timeout``.
-            OSError: the port cannot be bound (re-raised from the thread).
-        """
-        if self._thread is not None:
-            raise RuntimeError("V0ReplayServer is already running in a thread")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._thread_loop = loop
-            try:
-                try:
-                    loop.run_until_complete(self.start())
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    failure.append(exc)
-                    return
-                finally:
-                    ready.set()
-                loop.run_forever()
-            finally:
-                try:
-                    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                    for t in pending:
-                        t.cancel()
-                    if pending:
-                        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                finally:
-                    asyncio.set_event_loop(None)
-                    loop.close()
-
-        thread = threading.Thread(target=main, name="ohnb-v0-server", daemon=True)
-        self._thread = thread
-        thread.start()
-        if not ready.wait(timeout):
-            raise RuntimeError(f"V0ReplayServer did not start within {timeout} s")
-        if failure:
-            thread.join(timeout)
-            self._thread = None
-            self._thread_loop = None
-            raise failure[0]
-        return self
-
-    def stop_thread(self, timeout: float = 10.0, *, abrupt: bool = False) -> None:
-        """Stop a server started with :meth:`start_in_thread` and join its thread (no-op if not
-        running in a thread). ``abrupt`` as in :meth:`stop`."""
-        thread, loop = self._thread, self._thread_loop
-        if thread is None or loop is None:
-            return
-        try:
-            if not loop.is_closed():
-                fut = asyncio.run_coroutine_threadsafe(self.stop(abrupt=abrupt), loop)
-                fut.result(timeout)
-        finally:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-            self._thread = None
-            self._thread_loop = None
-
-    def __enter__(self) -> Self:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_thread()
-
-    # ------------------------------------------------------------------------------------------
-    # live control
-
-    def start_live(self) -> None:
-        """Start the live clock now (for ``live_start="manual"``; harmless otherwise).
-        Thread-safe; remembered across restarts."""
-        self._live_triggered = True
-        self._call_in_loop(self._set_trigger)
-
-    async def wait_live_done(self, timeout: float | None = None) -> bool:
-        """Wait until every live event has been published; True if so, False on timeout
-        (seconds). Awaitable from the server's loop or any other loop."""
-        if self._live_done.is_set():
-            return True
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - always inside a coroutine
-            current = None
-        if current is self._loop and self._live_done_async is not None and self._running:
-            try:
-                await asyncio.wait_for(self._live_done_async.wait(), timeout)
-            except asyncio.TimeoutError:
-                return self._live_done.is_set()
-            return True
-        return await asyncio.to_thread(self._live_done.wait, timeout)
-
-    def wait_live_done_threadsafe(self, timeout: float | None = None) -> bool:
-        """Blocking variant of :meth:`wait_live_done` for plain threads (not the server loop)."""
-        return self._live_done.wait(timeout)
 
     # ------------------------------------------------------------------------------------------
     # fault hooks
@@ -831,96 +535,10 @@ class V0ReplayServer:
             raise ValueError(f"during must be 'any', 'replay' or 'live', got {during!r}")
         with self._lock:
             baseline = {sid: dict(c) for sid, c in self._sent.items()}
-            self._fault = _Fault(k=k, abrupt=abrupt, during=during, baseline=baseline)
-
-    def cancel_fault(self) -> None:
-        """Disarm a pending :meth:`drop_after` fault. Thread-safe."""
-        with self._lock:
-            self._fault = None
-
-    @property
-    def fault_armed(self) -> bool:
-        """True while a :meth:`drop_after` fault is waiting to fire."""
-        return self._fault is not None
-
-    def restart_threadsafe(
-        self, pause: float = 0.0, *, abrupt: bool = True, timeout: float = 30.0
-    ) -> None:
-        """Blocking :meth:`restart` for other threads (thread mode)."""
-        self._run_threadsafe(self._restart(pause, abrupt), timeout)
+            self._fault = Fault(k=k, abrupt=abrupt, during=during, baseline=baseline)
 
     # ------------------------------------------------------------------------------------------
-    # more fault hooks: freeze, refusals, slow replay, injection, plans
-
-    async def freeze(self, seconds: float, *, wait: bool = False) -> None:
-        """Stop answering entirely for ``seconds``, as a SIGSTOPped server process or a cut
-        network path would: the thread running the server's event loop is blocked (a
-        ``time.sleep`` in a loop callback), so no ``oh_event``, no engine.io PING/PONG, no
-        handshake is processed. TCP connections stay open and the kernel still completes new
-        TCP connects (listen backlog) and buffers incoming data, exactly as for a stopped
-        process. When the freeze ends, everything resumes in the state it was in: connections
-        still open carry on (and get what was queued), waiting handshakes are answered, and
-        engine.io's own timers fire (a freeze longer than ``ping_interval + ping_timeout`` makes
-        the server close connections whose pongs it missed, like a real resumed server).
-
-        Returns once the freeze has begun (``wait=True``: once it is over). Needs thread mode
-        (:meth:`start_in_thread`) or a caller on another thread/loop than the server's.
-
-        Raises:
-            ValueError: ``seconds <= 0``.
-            RuntimeError: not running, or called on the server's own event loop (current-loop
-                mode: blocking that loop would freeze the caller too).
-        """
-        started, ended = self._schedule_freeze(seconds)
-        if not await asyncio.to_thread(started.wait, 10.0):
-            raise RuntimeError("V0ReplayServer.freeze: the server's loop did not respond")
-        if wait:
-            await asyncio.to_thread(ended.wait)
-
-    def freeze_threadsafe(
-        self, seconds: float, *, wait: bool = False, timeout: float = 10.0
-    ) -> None:
-        """Blocking :meth:`freeze` for other threads (thread mode); ``timeout`` bounds the wait
-        for the freeze to begin."""
-        started, ended = self._schedule_freeze(seconds)
-        if not started.wait(timeout):
-            raise RuntimeError("V0ReplayServer.freeze: the server's loop did not respond")
-        if wait:
-            ended.wait()
-
-    def _schedule_freeze(self, seconds: float) -> tuple[threading.Event, threading.Event]:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be > 0, got {seconds!r}")
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._running:
-            raise RuntimeError("V0ReplayServer is not running")
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        started, ended = threading.Event(), threading.Event()
-
-        def block() -> None:
-            started.set()
-            try:
-                self._block(seconds, "freeze()")
-            finally:
-                ended.set()
-
-        loop.call_soon_threadsafe(block)
-        return started, ended
-
-    def _block(self, seconds: float, why: str) -> None:
-        """Block the calling (server loop) thread: the freeze itself."""
-        self._log_fault(f"{why}: server frozen for {seconds:g} s")
-        self._frozen_until = time.monotonic() + seconds
-        try:
-            time.sleep(seconds)
-        finally:
-            self._frozen_until = 0.0
-        self._log_fault(f"{why}: server answers again")
+    # more fault hooks: refusals, slow replay, injection, plan steps
 
     def refuse_next(
         self, n: int, message: str = REFUSAL_JOIN_FAILED, *, replay_first: bool = True
@@ -956,26 +574,7 @@ class V0ReplayServer:
         Raises:
             ValueError: ``n < 0`` or ``status`` outside 400..599.
         """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if not 400 <= status <= 599:
-            raise ValueError(f"status must be an HTTP error status (400..599), got {status}")
-        with self._lock:
-            self._reject_left = n
-            self._reject_status = status
-        if n:
-            self._log_fault(f"rejecting the next {n} handshake(s) with HTTP {status}")
-
-    @property
-    def refusing(self) -> int:
-        """How many connects :meth:`refuse_next` will still refuse."""
-        refusal = self._refusal
-        return refusal.remaining if refusal is not None else 0
-
-    @property
-    def rejecting(self) -> int:
-        """How many handshakes :meth:`reject_next` will still fail."""
-        return self._reject_left
+        self._set_rejecting(n, status, status_range="an HTTP error status (400..599)")
 
     def slow_replay(self, delay_per_event: float) -> None:
         """Wait ``delay_per_event`` seconds between two replayed events of every connect-time
@@ -995,11 +594,6 @@ class V0ReplayServer:
             if delay_per_event
             else "replay at full speed"
         )
-
-    @property
-    def replay_delay(self) -> float:
-        """Current :meth:`slow_replay` delay, seconds per replayed event."""
-        return self._replay_delay
 
     async def inject(self, payload: Any, *, raw: bool = False, store: bool = True) -> int:
         """Send ``payload`` as an ``oh_event`` to the connected clients, as it is: a dict (well
@@ -1022,16 +616,14 @@ class V0ReplayServer:
         Raises:
             TypeError: ``raw=True`` with a non-string payload.
         """
-        if raw and not isinstance(payload, str):
-            raise TypeError("inject(raw=True) needs the frame text as a str")
+        self._check_raw(payload, raw)
         return await self._on_server_loop(self._inject(payload, raw=raw, store=store))
 
     def inject_threadsafe(
         self, payload: Any, *, raw: bool = False, store: bool = True, timeout: float = 30.0
     ) -> int:
         """Blocking :meth:`inject` for other threads (thread mode)."""
-        if raw and not isinstance(payload, str):
-            raise TypeError("inject(raw=True) needs the frame text as a str")
+        self._check_raw(payload, raw)
         return self._run_threadsafe(self._inject(payload, raw=raw, store=store), timeout)
 
     async def _inject(self, payload: Any, *, raw: bool, store: bool) -> int:
@@ -1070,104 +662,28 @@ class V0ReplayServer:
         )
         return sent
 
-    def apply(self, plan: FaultPlan | str | None) -> FaultPlan:
-        """Run a :class:`~ohnb.servers.faults.FaultPlan` (or its spec string, grammar in
-        :mod:`ohnb.servers.faults`) on this server; replaces the previous plan, ``None``/``""``
-        clears it. ``@N`` counts the ``oh_event``s this server emits from now on (replay, live,
-        status and injected ones, every connection, across restarts); steps at the same N fire
-        in the order written. Settings without ``@N`` take effect at once. Returns the plan.
-        Thread-safe.
-
-        Raises:
-            ValueError: a bad spec (which step and why).
-            RuntimeError: the plan has a ``freeze`` step and the server runs in current-loop
-                mode (checked again by :meth:`start`).
-        """
-        parsed = FaultPlan.parse(plan)
-        if parsed.needs_thread_mode and self._running and self._thread is None:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        with self._lock:
-            self._plan = parsed
-            self._plan_count = 0
-            todo = list(parsed.steps)
-            now = [s for s in todo if s.at == 0]
-            self._plan_todo = sorted((s for s in todo if s.at > 0), key=lambda s: s.at)
-        if parsed:
-            self._log_fault(f"fault plan applied: {parsed}")
-        for step in now:
-            self._apply_setting(step)
-        return parsed
-
-    @property
-    def plan(self) -> FaultPlan:
-        """The fault plan applied last (empty if none)."""
-        return self._plan
-
-    @property
-    def plan_pending(self) -> list[FaultStep]:
-        """Steps of the plan that have not fired yet, in firing order."""
-        with self._lock:
-            return list(self._plan_todo)
-
     @property
     def plan_count(self) -> int:
         """``oh_event``s emitted since the plan was applied (what ``@N`` is compared with)."""
         return self._plan_count
 
-    def _apply_setting(self, step: FaultStep) -> None:
-        if step.kind == "refuse":
-            self.refuse_next(step.count, replay_first=step.option != "early")
-        elif step.kind == "reject":
-            self.reject_next(step.count, status=step.status)
-        elif step.kind == "slow":
-            self.slow_replay(float(step.value or 0.0))
+    def _apply_refuse(self, step: FaultStep) -> None:
+        self.refuse_next(step.count, replay_first=step.option != "early")
 
-    async def _run_steps(self, steps: list[FaultStep]) -> None:
-        for step in steps:
-            self._log_fault(f"plan step {step} fires after {self._plan_count} oh_event(s)")
-            kind = step.kind
-            if kind in ("refuse", "reject", "slow"):
-                self._apply_setting(step)
-            elif kind in ("drop", "kill"):
-                await self._drop_all(abrupt=kind == "kill")
-            elif kind == "freeze":
-                for eio_sid in list(self._sio.eio.sockets) if self._sio else []:
-                    await self._flush(eio_sid)  # what was emitted reaches the client first
-                self._block(float(step.value or 0.0), f"plan step {step}")
-            elif kind == "restart":
-                await self._drop_all(abrupt=True)
-                if self._restart_task is None and self._running:
-                    task = asyncio.get_running_loop().create_task(
-                        self._plan_restart(float(step.value or 0.0)), name="ohnb-v0-fault-restart"
-                    )
-                    self._restart_task = task
-            elif kind == "malformed":
-                payload, raw = malformed_payload(step.option or "dict", self._last_id + 1)
-                await self._inject(payload, raw=raw, store=True)
-            elif kind == "oversized":
-                payload = oversized_payload(self._last_id + 1, int(step.value or 0))
-                await self._inject(payload, raw=False, store=True)
+    async def _plan_drop(self, abrupt: bool) -> None:
+        await self._drop_all(abrupt=abrupt)
 
-    async def _plan_restart(self, pause: float) -> None:
-        """A plan's ``restart``: on its own task (stop() cancels the live task and connect
-        handlers, one of which fired the step)."""
-        try:
-            await self.stop(abrupt=True)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + pause
-            while not self._halt_restart and loop.time() < deadline:
-                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
-            if not self._halt_restart:
-                await self.start()
-                self._log_fault(f"restarted on port {self._port} after {pause:g} s")
-        except Exception:  # noqa: BLE001 - make a failed restart visible, not a silent task death
-            logger.exception("fault plan restart failed")
-        finally:
-            self._restart_task = None
+    async def _before_plan_freeze(self) -> None:
+        for eio_sid in list(self._sio.eio.sockets) if self._sio else []:
+            await self._flush(eio_sid)  # what was emitted reaches the client first
 
-    def _log_fault(self, text: str) -> None:
-        self.fault_log.append((time.time(), text))
-        fault_logger.info("%s", text)
+    async def _plan_malformed(self, step: FaultStep) -> None:
+        payload, raw = malformed_payload(step.option or "dict", self._last_id + 1)
+        await self._inject(payload, raw=raw, store=True)
+
+    async def _plan_oversized(self, step: FaultStep) -> None:
+        payload = oversized_payload(self._last_id + 1, int(step.value or 0))
+        await self._inject(payload, raw=False, store=True)
 
     # ------------------------------------------------------------------------------------------
     # Socket.IO handlers
@@ -1236,16 +752,6 @@ class V0ReplayServer:
                 self._spawn(self._send_start_status())
         return None
 
-    def _take_refusal(self) -> _Refusal | None:
-        with self._lock:
-            refusal = self._refusal
-            if refusal is None or refusal.remaining <= 0:
-                return None
-            refusal.remaining -= 1
-            if refusal.remaining == 0:
-                self._refusal = None
-            return refusal
-
     def _refuse(self, sid: str, message: str) -> None:
         self.refusals += 1
         logger.info("connect %s refused: %s", sid, message)
@@ -1268,16 +774,14 @@ class V0ReplayServer:
                 if what == "hold":
                     held = ev
                     continue
-                if not first and self._replay_delay > 0:
-                    await asyncio.sleep(self._replay_delay)
+                await self._pace_replay(first)
                 first = False
                 if not await self._emit_to(sid, ev, "replay"):
                     return False
             if held is None:
                 return True
             ev, held = held, None
-            if not first and self._replay_delay > 0:
-                await asyncio.sleep(self._replay_delay)
+            await self._pace_replay(first)
             first = False
             if not await self._emit_to(sid, ev, "replay"):
                 return False
@@ -1373,7 +877,7 @@ class V0ReplayServer:
         steps; False when the connection is gone or was dropped here."""
         if sid not in self._alive or self._sio is None:
             return False
-        fault = self._take_fault(sid, phase)
+        fault = self._take_fault(sid, self._sent.get(sid, {}), phase)
         if fault is not None:
             await self._drop(sid, fault.abrupt)
             return False
@@ -1386,11 +890,8 @@ class V0ReplayServer:
         with self._lock:
             counts = self._sent.setdefault(sid, {"replay": 0, "live": 0})
             counts[phase] += 1
-            self._plan_count += 1
-            due: list[FaultStep] = []
-            while self._plan_todo and self._plan_todo[0].at <= self._plan_count:
-                due.append(self._plan_todo.pop(0))
-        fault = self._take_fault(sid, phase)
+            due = self._count_emission_locked()
+        fault = self._take_fault(sid, counts, phase)
         if fault is not None:
             await self._drop(sid, fault.abrupt)
             return False
@@ -1398,49 +899,11 @@ class V0ReplayServer:
             await self._run_steps(due)
         return sid in self._alive
 
-    def _take_fault(self, sid: str, phase: str) -> _Fault | None:
-        with self._lock:
-            fault = self._fault
-            if fault is None or (fault.during != "any" and fault.during != phase):
-                return None
-            counts = self._sent.get(sid, {"replay": 0, "live": 0})
-            base = fault.baseline.get(sid, {"replay": 0, "live": 0})
-            if fault.during == "any":
-                n = sum(counts.values()) - sum(base.values())
-            else:
-                n = counts[phase] - base[phase]
-            if n < fault.k:
-                return None
-            self._fault = None
-        self._log_fault(
-            f"drop_after: dropping {sid} after {n} oh_event(s) "
-            f"({fault.during}, abrupt={fault.abrupt})"
-        )
-        return fault
-
     # ------------------------------------------------------------------------------------------
     # live clock
 
-    async def _live_loop(self) -> None:
-        assert self._live_trigger is not None and self._gate is not None
-        await self._live_trigger.wait()
-        while self._pending:
-            ev = self._pending[0]
-            await asyncio.sleep(self._delay_before(ev))
-            await self._gate.wait()
-            self._pending.popleft()
-            ts = _parse_ts(ev.get("timestamp"))
-            if ts is not None:
-                self._prev_ts = ts
-            await self._publish(self._adopt(ev))
-        self._mark_live_done()
-
-    def _delay_before(self, ev: dict[str, Any]) -> float:
-        ts = _parse_ts(ev.get("timestamp"))
-        if ts is None or self._prev_ts is None:
-            return 0.0
-        gap = (ts - self._prev_ts).total_seconds() / self.speed
-        return max(0.0, min(gap, self.max_gap))
+    def _event_time(self, ev: dict[str, Any]) -> datetime | None:
+        return _parse_ts(ev.get("timestamp"))
 
     def _adopt(self, ev: dict[str, Any]) -> dict[str, Any]:
         """Give a scripted live event the next free id (its own id unless user events took it),
@@ -1458,24 +921,6 @@ class V0ReplayServer:
         if "cause" in ev:
             out["cause"] = new_cause
         return out
-
-    def _mark_live_done(self) -> None:
-        self._live_done.set()
-        if self._live_done_async is not None:
-            self._live_done_async.set()
-        logger.info("live playback finished (%d events stored)", len(self._store))
-
-    def _set_trigger(self) -> None:
-        if self._live_trigger is not None:
-            self._live_trigger.set()
-
-    def _set_gate(self, open_: bool) -> None:
-        self._gate_open = open_
-        if self._gate is not None:
-            if open_:
-                self._gate.set()
-            else:
-                self._gate.clear()
 
     async def _send_start_status(self) -> None:
         await asyncio.sleep(0)  # after the CONNECT packet
@@ -1585,22 +1030,10 @@ class V0ReplayServer:
             if not eio_sid:  # a new engine.io connection: websocket upgrade or polling open
                 status = transports._take_rejection()
                 if status is not None:
-                    return web.Response(
-                        status=status, text=f"{status} (ohnb fault injection: reject_next)\n"
-                    )
+                    return transports._rejection_response(status)
             return await handler(request)
 
         return track_transport
-
-    def _take_rejection(self) -> int | None:
-        with self._lock:
-            if self._reject_left <= 0:
-                return None
-            self._reject_left -= 1
-            status = self._reject_status
-            self.rejections += 1
-        self._log_fault(f"handshake rejected with HTTP {status} (reject_next)")
-        return status
 
     # ------------------------------------------------------------------------------------------
     # task / thread plumbing
@@ -1617,53 +1050,3 @@ class V0ReplayServer:
             return task
 
         eio.start_background_task = tracked  # type: ignore[method-assign]
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._aux_tasks.add(task)
-        task.add_done_callback(self._aux_tasks.discard)
-
-    def _call_in_loop(self, fn: Callable[[], None]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._running:
-            return
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            fn()
-        else:
-            loop.call_soon_threadsafe(fn)
-
-    async def _on_server_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        loop = self._loop
-        if loop is None or asyncio.get_running_loop() is loop:
-            return await coro
-        if loop.is_closed():
-            coro.close()
-            raise RuntimeError("V0ReplayServer's event loop is closed")
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-    def _run_threadsafe(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise RuntimeError("V0ReplayServer is not running")
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            coro.close()
-            raise RuntimeError(
-                "*_threadsafe methods block; on the server's loop await the async method instead"
-            )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
-
-    async def _forward_check(self, what: str) -> None:
-        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
-            raise RuntimeError(
-                f"V0ReplayServer.{what}() must run on the server's loop; "
-                "in thread mode use stop_thread()"
-            )

@@ -141,16 +141,17 @@ import collections
 import copy
 import json
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
+from ._base import Fault, LiveStart, Refusal, ReplayServerBase, preview
+from ._base import fault_logger as fault_logger
 from .faults import FaultPlan, FaultStep
 from .v1_events import (
     UNSTORED_KINDS,
@@ -174,9 +175,6 @@ from .v1_events import (
     validate_message,
 )
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
 __all__ = [
     "CLOSE_AUTH_FAILED",
     "CLOSE_NOT_FOUND",
@@ -186,10 +184,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ohnb.servers.v1")
-#: Every fault that fires is logged here at INFO (shared with the V0 server).
-fault_logger = logging.getLogger("ohnb.servers.faults")
-
-_T = TypeVar("_T")
+# Every fault that fires is logged at INFO on ``ohnb.servers.faults`` (shared with the V0 server).
 
 #: Close codes and reasons, verbatim from sockets.py and the captures.
 CLOSE_AUTH_FAILED = (4001, "Authentication failed")
@@ -205,14 +200,7 @@ RESEND_PAGE = 100
 ASSERTION_DETAIL = "Only user messages are allowed to be sent to the agent."
 ALREADY_RUNNING = "Conversation already running. Wait for completion or pause first."
 
-LiveStart = Literal["first_connect", "immediately", "manual"]
 FaultPhase = Literal["any", "resend", "live", "replay"]
-
-_FREEZE_NEEDS_THREAD = (
-    "freeze blocks the thread that runs the server's event loop (that is how it imitates a "
-    "SIGSTOPped server); in current-loop mode that thread also runs your code and clients. "
-    "Start the server with start_in_thread() (thread mode) to use freeze or a plan with freeze@N."
-)
 
 
 def _dumps(value: Any) -> str:
@@ -225,11 +213,6 @@ def _json_response(value: Any, status: int = 200) -> web.Response:
 
 def _detail(status: int, detail: Any) -> web.Response:
     return _json_response({"detail": detail}, status)
-
-
-def _preview(payload: Any, limit: int = 60) -> str:
-    text = repr(payload)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _utc_z(ts: datetime | None) -> str:
@@ -252,18 +235,7 @@ class _Conn:
 
 
 @dataclass
-class _Fault:
-    k: int
-    abrupt: bool
-    during: str
-    code: int
-    reason: str
-    baseline: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-@dataclass
-class _Refusal:
-    remaining: int
+class _Refusal(Refusal):
     code: int
     reason: str
 
@@ -272,7 +244,7 @@ class _Conflict(Exception):
     """``POST /run`` while the agent runs (409)."""
 
 
-class V1ReplayServer:
+class V1ReplayServer(ReplayServerBase):
     """An OpenHands V1 agent server on loopback that replays (and optionally plays live) a stored
     conversation over ``/sockets/events/{id}`` and the REST event API.
 
@@ -334,6 +306,11 @@ class V1ReplayServer:
             ``conversation_id``, an unknown ``live_from`` id, a bad ``faults`` spec.
     """
 
+    _server_name = "V1ReplayServer"
+    _tag = "v1"
+    _emission = "frame(s)"
+    _logger = logger
+
     def __init__(
         self,
         events: V1Source | None = None,
@@ -366,14 +343,7 @@ class V1ReplayServer:
                 "events is required: no V1 conversation is bundled with ohnb (pass a list of "
                 "events, a CLI conversation folder, a JSONL file or an evaluation record)"
             )
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
-        if not max_gap >= 0:
-            raise ValueError(f"max_gap must be >= 0 seconds, got {max_gap!r}")
-        if live_start not in ("first_connect", "immediately", "manual"):
-            raise ValueError(
-                f"live_start must be 'first_connect', 'immediately' or 'manual', got {live_start!r}"
-            )
+        self._check_pacing(speed, max_gap, live_start)
         if max_subscribers < 0 or write_after_close < 0 or not auth_timeout > 0:
             raise ValueError("max_subscribers and write_after_close must be >= 0, auth_timeout > 0")
         if order not in ("timestamp", "source"):
@@ -407,12 +377,6 @@ class V1ReplayServer:
             split = max(0, min(int(live_from), len(all_events)))
         history, pending = all_events[:split], all_events[split:]
 
-        self.host = host
-        self.speed = float(speed)
-        self.max_gap = float(max_gap)
-        self.live_from = live_from
-        self.session_api_key = session_api_key
-        self.live_start: LiveStart = live_start
         self.heartbeat = heartbeat
         self.max_subscribers = int(max_subscribers)
         self.auth_timeout = float(auth_timeout)
@@ -420,10 +384,8 @@ class V1ReplayServer:
         self.write_after_close = int(write_after_close)
         self.pause_on_shutdown = pause_on_shutdown
         self.retime_live = retime_live
-        self.emit_status = emit_status
         self.resend_page_pause = float(resend_page_pause)
         self.close_timeout = float(close_timeout)
-        self.shutdown_timeout = float(shutdown_timeout)
 
         model = None
         for ev in all_events:
@@ -447,55 +409,28 @@ class V1ReplayServer:
         self._pending: collections.deque[dict[str, Any]] = collections.deque(pending)
         self._prev_ts = self._last_ts
 
-        self._config_port = int(port)
-        self._port: int | None = None
-
-        # instrumentation
-        self.emitted: list[tuple[str, Any]] = []
-        self.connections = 0
-        self.refusals = 0
-        self.rejections = 0
+        self._init_common(
+            host=host,
+            port=port,
+            speed=speed,
+            max_gap=max_gap,
+            live_from=live_from,
+            session_api_key=session_api_key,
+            live_start=live_start,
+            emit_status=emit_status,
+            shutdown_timeout=shutdown_timeout,
+        )
         self.close_codes: list[tuple[str, int, str]] = []
         self.handshake_failures: list[tuple[str, int]] = []
-        self.fault_log: list[tuple[float, str]] = []
-
-        # cross-thread state
-        self._lock = threading.Lock()
-        self._live_done = threading.Event()
-        if not self._pending:
-            self._live_done.set()
-        self._live_triggered = False
-        self._gate_open = True
-        self._fault: _Fault | None = None
         self._refusal: _Refusal | None = None
-        self._reject_left = 0
-        self._reject_status = 503
-        self._replay_delay = 0.0
-        self._plan = FaultPlan()
-        self._plan_todo: list[FaultStep] = []
-        self._plan_count = 0
-        self._frozen_until = 0.0
-        self._restart_task: asyncio.Task[None] | None = None
-        self._halt_restart = False
         self._conn_seq = 0
 
         # per-run state
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._running = False
         self._accepting = False
-        self._live_task: asyncio.Task[None] | None = None
-        self._aux_tasks: set[asyncio.Task[Any]] = set()
-        self._live_trigger: asyncio.Event | None = None
-        self._gate: asyncio.Event | None = None
-        self._live_done_async: asyncio.Event | None = None
         self._conns: dict[str, _Conn] = {}
         self._subscribers: dict[str, _Conn] = {}
         self._subscribed_this_run = False
         self._started_at = datetime.now()
-
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
 
         if faults is not None:
             self.apply(faults)
@@ -504,29 +439,9 @@ class V1ReplayServer:
     # properties
 
     @property
-    def port(self) -> int:
-        """The bound TCP port (fixed across :meth:`restart`)."""
-        if self._port is not None:
-            return self._port
-        if self._config_port:
-            return self._config_port
-        raise RuntimeError("V1ReplayServer: port is not known before start()")
-
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT`` (REST base; the socket is ``ws://HOST:PORT/sockets/events/{id}``)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
     def ws_url(self) -> str:
         """``ws://HOST:PORT/sockets/events/{conversation_id}``."""
         return self.url.replace("http://", "ws://", 1) + f"/sockets/events/{self.conversation_id}"
-
-    @property
-    def running(self) -> bool:
-        """True between a successful start() and stop()."""
-        return self._running
 
     @property
     def stored_events(self) -> list[dict[str, Any]]:
@@ -544,26 +459,6 @@ class V1ReplayServer:
         return str(self._state.get("execution_status", "idle"))
 
     @property
-    def pending_live(self) -> int:
-        """Number of live events not yet published."""
-        return len(self._pending)
-
-    @property
-    def is_live_done(self) -> bool:
-        """True once every live event has been published (at once if none)."""
-        return self._live_done.is_set()
-
-    @property
-    def live_done(self) -> threading.Event:
-        """A :class:`threading.Event` set once every live event has been published."""
-        return self._live_done
-
-    @property
-    def agent_paused(self) -> bool:
-        """True while a pause halts live pacing."""
-        return not self._gate_open
-
-    @property
     def subscribers(self) -> int:
         """Number of sockets subscribed right now."""
         return len(self._subscribers)
@@ -573,73 +468,19 @@ class V1ReplayServer:
         """Ids of the emitted event frames, in order, repeats included (snapshots too)."""
         return [f["id"] for _, f in list(self.emitted) if isinstance(f, dict) and isinstance(f.get("id"), str)]
 
-    @property
-    def thread_mode(self) -> bool:
-        """True when the server runs on its own thread (:meth:`start_in_thread`)."""
-        return self._thread is not None
-
-    @property
-    def frozen(self) -> bool:
-        """True while a :meth:`freeze` blocks the server."""
-        return time.monotonic() < self._frozen_until
-
     # ------------------------------------------------------------------------------------------
     # lifecycle
 
-    async def start(self) -> None:
-        """Start listening in the running event loop (the same port again after a restart).
-
-        Raises:
-            RuntimeError: already running, or a ``freeze`` step in the plan outside thread mode.
-            OSError: the port cannot be bound.
-        """
-        if self._running:
-            raise RuntimeError("V1ReplayServer is already running")
-        with self._lock:
-            needs_thread = any(s.kind == "freeze" for s in self._plan_todo)
-        if needs_thread and self._thread is None:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        self._halt_restart = False
-        loop = asyncio.get_running_loop()
-        self._loop = loop
+    def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._make_middleware()])
         self._add_routes(app)
-        runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout, access_log=None)
-        await runner.setup()
-        port = self._port if self._port is not None else self._config_port
-        site = web.TCPSite(runner, self.host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._port = int(runner.addresses[0][1])
-        self._runner = runner
+        return app
+
+    def _begin_run(self, app: web.Application) -> None:
         self._conns = {}
         self._subscribers = {}
         self._subscribed_this_run = False
-        self._live_trigger = asyncio.Event()
-        self._gate = asyncio.Event()
-        if self._gate_open:
-            self._gate.set()
-        self._live_done_async = asyncio.Event()
-        if self._live_done.is_set():
-            self._live_done_async.set()
-        self._running = True
         self._accepting = True
-        if self._pending:
-            if self.live_start == "immediately" or (
-                self.live_start == "manual" and self._live_triggered
-            ):
-                self._live_trigger.set()
-            self._live_task = loop.create_task(self._live_loop(), name="ohnb-v1-live")
-        logger.info(
-            "V1 replay server listening on %s (conversation %s, %d stored, %d live pending)",
-            self.url,
-            self.conversation_id,
-            len(self._store),
-            len(self._pending),
-        )
 
     async def stop(self, *, abrupt: bool = False) -> None:
         """Stop serving; the store, pending live events and counters are kept.
@@ -649,23 +490,12 @@ class V1ReplayServer:
         ``abrupt=True`` (SIGKILL): TCP connections aborted (client: 1006), nothing written.
         Safe when not running. Must run on the server's loop (thread mode: :meth:`stop_thread`).
         """
-        pending = self._restart_task
-        if pending is not None and pending is not asyncio.current_task():
-            await self._forward_check("stop")
-            self._halt_restart = True
-            await asyncio.gather(pending, return_exceptions=True)
-        if not self._running:
+        if not await self._begin_stop():
             return
-        await self._forward_check("stop")
         running_run = self._agent_running()
         self._running = False
         self._accepting = False
-        tasks = [t for t in (self._live_task, *self._aux_tasks) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._live_task = None
-        self._aux_tasks.clear()
+        await self._cancel_run_tasks()
         conns = list(self._conns.values())
         self._subscribers.clear()
         if abrupt:
@@ -702,126 +532,8 @@ class V1ReplayServer:
         if not self._pending and not self._live_done.is_set():
             self._mark_live_done()
 
-    async def restart(self, pause: float = 0.0, *, abrupt: bool = True) -> None:
-        """Stop (``abrupt`` as in :meth:`stop`; default: a killed server), wait ``pause`` seconds,
-        start again on the same port with the same store. Awaitable from any loop."""
-        await self._on_server_loop(self._restart(pause, abrupt))
-
-    def restart_threadsafe(self, pause: float = 0.0, *, abrupt: bool = True, timeout: float = 30.0) -> None:
-        """Blocking :meth:`restart` for other threads (thread mode)."""
-        self._run_threadsafe(self._restart(pause, abrupt), timeout)
-
-    async def _restart(self, pause: float, abrupt: bool) -> None:
-        self._log_fault(f"restart: stopping (abrupt={abrupt}), port closed for {pause:g} s")
-        await self.stop(abrupt=abrupt)
-        if pause > 0:
-            await asyncio.sleep(pause)
-        await self.start()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    def start_in_thread(self, timeout: float = 10.0) -> Self:
-        """Run the server on a daemon thread with its own event loop; returns ``self`` once it
-        listens.
-
-        Raises:
-            RuntimeError: already running in a thread, or not up within ``timeout``.
-            OSError: the port cannot be bound.
-        """
-        if self._thread is not None:
-            raise RuntimeError("V1ReplayServer is already running in a thread")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._thread_loop = loop
-            try:
-                try:
-                    loop.run_until_complete(self.start())
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    failure.append(exc)
-                    return
-                finally:
-                    ready.set()
-                loop.run_forever()
-            finally:
-                try:
-                    left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                    for t in left:
-                        t.cancel()
-                    if left:
-                        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                finally:
-                    asyncio.set_event_loop(None)
-                    loop.close()
-
-        thread = threading.Thread(target=main, name="ohnb-v1-server", daemon=True)
-        self._thread = thread
-        thread.start()
-        if not ready.wait(timeout):
-            raise RuntimeError(f"V1ReplayServer did not start within {timeout} s")
-        if failure:
-            thread.join(timeout)
-            self._thread = None
-            self._thread_loop = None
-            raise failure[0]
-        return self
-
-    def stop_thread(self, timeout: float = 10.0, *, abrupt: bool = False) -> None:
-        """Stop a server started with :meth:`start_in_thread` and join its thread."""
-        thread, loop = self._thread, self._thread_loop
-        if thread is None or loop is None:
-            return
-        try:
-            if not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(self.stop(abrupt=abrupt), loop).result(timeout)
-        finally:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-            self._thread = None
-            self._thread_loop = None
-
-    def __enter__(self) -> Self:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_thread()
-
     # ------------------------------------------------------------------------------------------
     # live control
-
-    def start_live(self) -> None:
-        """Start the live clock now (``live_start="manual"``). Thread-safe; remembered across
-        restarts."""
-        self._live_triggered = True
-        self._call_in_loop(self._set_trigger)
-
-    async def wait_live_done(self, timeout: float | None = None) -> bool:
-        """Wait until every live event has been published; False on timeout. Any loop."""
-        if self._live_done.is_set():
-            return True
-        current = asyncio.get_running_loop()
-        if current is self._loop and self._live_done_async is not None and self._running:
-            try:
-                await asyncio.wait_for(self._live_done_async.wait(), timeout)
-            except asyncio.TimeoutError:
-                return self._live_done.is_set()
-            return True
-        return await asyncio.to_thread(self._live_done.wait, timeout)
-
-    def wait_live_done_threadsafe(self, timeout: float | None = None) -> bool:
-        """Blocking :meth:`wait_live_done` for plain threads."""
-        return self._live_done.wait(timeout)
 
     async def pause(self) -> None:
         """What ``POST /pause`` does (any loop)."""
@@ -887,73 +599,7 @@ class V1ReplayServer:
             raise ValueError(f"during must be 'any', 'resend' or 'live', got {during!r}")
         with self._lock:
             baseline = {cid: dict(c.sent) for cid, c in self._conns.items()}
-            self._fault = _Fault(k, abrupt, phase, code, reason, baseline)
-
-    def cancel_fault(self) -> None:
-        """Disarm a pending :meth:`drop_after`."""
-        with self._lock:
-            self._fault = None
-
-    @property
-    def fault_armed(self) -> bool:
-        """True while a :meth:`drop_after` fault waits to fire."""
-        return self._fault is not None
-
-    async def freeze(self, seconds: float, *, wait: bool = False) -> None:
-        """Stop answering for ``seconds``: the thread running the server's loop is blocked, so no
-        frame, no pong, no handshake, no REST answer (TCP connects still complete in the kernel
-        backlog), like a SIGSTOPped process. Needs thread mode or a caller on another loop.
-
-        Raises:
-            ValueError: ``seconds <= 0``.
-            RuntimeError: not running, or called on the server's own loop.
-        """
-        started, ended = self._schedule_freeze(seconds)
-        if not await asyncio.to_thread(started.wait, 10.0):
-            raise RuntimeError("V1ReplayServer.freeze: the server's loop did not respond")
-        if wait:
-            await asyncio.to_thread(ended.wait)
-
-    def freeze_threadsafe(self, seconds: float, *, wait: bool = False, timeout: float = 10.0) -> None:
-        """Blocking :meth:`freeze` for other threads."""
-        started, ended = self._schedule_freeze(seconds)
-        if not started.wait(timeout):
-            raise RuntimeError("V1ReplayServer.freeze: the server's loop did not respond")
-        if wait:
-            ended.wait()
-
-    def _schedule_freeze(self, seconds: float) -> tuple[threading.Event, threading.Event]:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be > 0, got {seconds!r}")
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._running:
-            raise RuntimeError("V1ReplayServer is not running")
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        started, ended = threading.Event(), threading.Event()
-
-        def block() -> None:
-            started.set()
-            try:
-                self._block(seconds, "freeze()")
-            finally:
-                ended.set()
-
-        loop.call_soon_threadsafe(block)
-        return started, ended
-
-    def _block(self, seconds: float, why: str) -> None:
-        self._log_fault(f"{why}: server frozen for {seconds:g} s")
-        self._frozen_until = time.monotonic() + seconds
-        try:
-            time.sleep(seconds)
-        finally:
-            self._frozen_until = 0.0
-        self._log_fault(f"{why}: server answers again")
+            self._fault = Fault(k, abrupt, phase, baseline, code=code, reason=reason)
 
     def reject_next(self, n: int, *, status: int = 503) -> None:
         """Fail the next ``n`` WebSocket handshakes with HTTP ``status`` instead of the upgrade (an
@@ -962,15 +608,7 @@ class V1ReplayServer:
         Raises:
             ValueError: ``n < 0`` or ``status`` outside 400..599.
         """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if not 400 <= status <= 599:
-            raise ValueError(f"status must be 400..599, got {status}")
-        with self._lock:
-            self._reject_left = n
-            self._reject_status = status
-        if n:
-            self._log_fault(f"rejecting the next {n} handshake(s) with HTTP {status}")
+        self._set_rejecting(n, status, status_range="400..599")
 
     def refuse_next(self, n: int, *, code: int = 4004, reason: str | None = None) -> None:
         """Refuse the next ``n`` sockets that pass the auth step: accepted, then closed with
@@ -988,17 +626,6 @@ class V1ReplayServer:
         if n:
             self._log_fault(f"refusing the next {n} socket(s) with close {code} {text!r}")
 
-    @property
-    def refusing(self) -> int:
-        """How many sockets :meth:`refuse_next` will still refuse."""
-        refusal = self._refusal
-        return refusal.remaining if refusal is not None else 0
-
-    @property
-    def rejecting(self) -> int:
-        """How many handshakes :meth:`reject_next` will still fail."""
-        return self._reject_left
-
     def slow_replay(self, delay_per_event: float) -> None:
         """Wait ``delay_per_event`` seconds between resent events from now on (0 = off).
 
@@ -1009,11 +636,6 @@ class V1ReplayServer:
             raise ValueError(f"delay_per_event must be >= 0, got {delay_per_event!r}")
         self._replay_delay = float(delay_per_event)
         self._log_fault(f"resend slowed to {delay_per_event:g} s per event")
-
-    @property
-    def replay_delay(self) -> float:
-        """Current :meth:`slow_replay` delay."""
-        return self._replay_delay
 
     async def inject(self, payload: Any, *, raw: bool = False, store: bool = True) -> int:
         """Send ``payload`` to every subscribed socket; returns how many got it.
@@ -1026,14 +648,12 @@ class V1ReplayServer:
         Raises:
             TypeError: ``raw=True`` with a payload that is not a str.
         """
-        if raw and not isinstance(payload, str):
-            raise TypeError("inject(raw=True) needs the frame text as a str")
+        self._check_raw(payload, raw)
         return await self._on_server_loop(self._inject(payload, raw=raw, store=store))
 
     def inject_threadsafe(self, payload: Any, *, raw: bool = False, store: bool = True, timeout: float = 30.0) -> int:
         """Blocking :meth:`inject` for other threads."""
-        if raw and not isinstance(payload, str):
-            raise TypeError("inject(raw=True) needs the frame text as a str")
+        self._check_raw(payload, raw)
         return self._run_threadsafe(self._inject(payload, raw=raw, store=store), timeout)
 
     async def _inject(self, payload: Any, *, raw: bool, store: bool) -> int:
@@ -1047,107 +667,31 @@ class V1ReplayServer:
             and payload["id"] not in self._ids
         ):
             n = await self._publish(payload)
-            self._log_fault(f"injected {_preview(payload)} (stored) to {n} socket(s)")
+            self._log_fault(f"injected {preview(payload)} (stored) to {n} socket(s)")
             return n
         subs = list(self._subscribers.values())
         results = await asyncio.gather(*(self._send(c, payload, "live", how) for c in subs))
         n = sum(1 for r in results if r)
-        self._log_fault(f"injected {how} frame {_preview(payload)} to {n} socket(s)")
+        self._log_fault(f"injected {how} frame {preview(payload)} to {n} socket(s)")
         return n
 
-    def apply(self, plan: FaultPlan | str | None) -> FaultPlan:
-        """Run a :class:`~ohnb.servers.faults.FaultPlan` (or its spec): ``@N`` counts the frames
-        this server sends from now on (every socket, across restarts). V1 meaning of the steps:
-        ``drop`` close 1001, ``kill`` TCP abort, ``freeze``, ``restart`` (abrupt), ``malformed``
-        (variants: :data:`~ohnb.servers.v1_events.MALFORMED_V1`), ``oversized`` (a stored
-        ObservationEvent), ``refuse`` (4004), ``reject`` (HTTP status), ``slow``.
+    def _apply_refuse(self, step: FaultStep) -> None:
+        self.refuse_next(int(step.value or 1))
 
-        Raises:
-            ValueError: a bad spec.
-            RuntimeError: a ``freeze`` step outside thread mode while running.
-        """
-        parsed = FaultPlan.parse(plan)
-        if parsed.needs_thread_mode and self._running and self._thread is None:
-            raise RuntimeError(_FREEZE_NEEDS_THREAD)
-        with self._lock:
-            self._plan = parsed
-            self._plan_count = 0
-            steps = list(parsed.steps)
-            now = [s for s in steps if s.at == 0]
-            self._plan_todo = sorted((s for s in steps if s.at > 0), key=lambda s: s.at)
-        if parsed:
-            self._log_fault(f"fault plan applied: {parsed}")
-        for step in now:
-            self._apply_setting(step)
-        return parsed
+    async def _plan_drop(self, abrupt: bool) -> None:
+        for c in list(self._conns.values()):
+            await self._drop(c, abrupt, 1001, "")
 
-    @property
-    def plan(self) -> FaultPlan:
-        """The fault plan applied last."""
-        return self._plan
-
-    @property
-    def plan_pending(self) -> list[FaultStep]:
-        """Steps of the plan that have not fired yet."""
-        with self._lock:
-            return list(self._plan_todo)
-
-    def _apply_setting(self, step: FaultStep) -> None:
-        if step.kind == "refuse":
-            self.refuse_next(int(step.value or 1))
-        elif step.kind == "reject":
-            self.reject_next(int(step.value or 1), status=int(step.option) if step.option else 503)
-        elif step.kind == "slow":
-            self.slow_replay(float(step.value or 0.0))
-
-    async def _run_steps(self, steps: list[FaultStep]) -> None:
-        for step in steps:
-            self._log_fault(f"plan step {step} fires after {self._plan_count} frame(s)")
-            kind = step.kind
-            if kind in ("refuse", "reject", "slow"):
-                self._apply_setting(step)
-            elif kind in ("drop", "kill"):
-                for c in list(self._conns.values()):
-                    await self._drop(c, kind == "kill", 1001, "")
-            elif kind == "freeze":
-                self._block(float(step.value or 0.0), f"plan step {step}")
-            elif kind == "restart":
-                for c in list(self._conns.values()):
-                    self._abort(c)
-                if self._restart_task is None and self._running:
-                    self._restart_task = asyncio.get_running_loop().create_task(
-                        self._plan_restart(float(step.value or 0.0)), name="ohnb-v1-fault-restart"
-                    )
-            elif kind == "malformed":
-                try:
-                    payload, how = malformed_frame(step.option or "dict")
-                except ValueError as exc:
-                    self._log_fault(f"plan step {step} skipped: {exc}")
-                    continue
-                await self._inject(payload, raw=how == "text", store=True)
-            elif kind == "oversized":
-                await self._inject(oversized_event(int(step.value or 0), parent_id=self._leaf), raw=False, store=True)
-            else:
-                self._log_fault(f"plan step {step}: kind not served by the V1 server, skipped")
-
-    async def _plan_restart(self, pause: float) -> None:
+    async def _plan_malformed(self, step: FaultStep) -> None:
         try:
-            await self.stop(abrupt=True)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + pause
-            while not self._halt_restart and loop.time() < deadline:
-                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
-            if not self._halt_restart:
-                await self.start()
-                self._log_fault(f"restarted on port {self._port} after {pause:g} s")
-        except Exception:  # noqa: BLE001 - a failed restart must be visible, not a silent task death
-            logger.exception("fault plan restart failed")
-        finally:
-            self._restart_task = None
+            payload, how = malformed_frame(step.option or "dict")
+        except ValueError as exc:
+            self._log_fault(f"plan step {step} skipped: {exc}")
+            return
+        await self._inject(payload, raw=how == "text", store=True)
 
-    def _log_fault(self, text: str) -> None:
-        self.fault_log.append((time.time(), text))
-        fault_logger.info("%s", text)
+    async def _plan_oversized(self, step: FaultStep) -> None:
+        await self._inject(oversized_event(int(step.value or 0), parent_id=self._leaf), raw=False, store=True)
 
     # ------------------------------------------------------------------------------------------
     # the store and publishing
@@ -1203,7 +747,7 @@ class V1ReplayServer:
         gone or was dropped here."""
         if conn.closed or conn.ws.closed:
             return False
-        fault = self._take_fault(conn, phase)
+        fault = self._take_fault(conn.id, conn.sent, phase)
         if fault is not None:
             await self._drop(conn, fault.abrupt, fault.code, fault.reason)
             return False
@@ -1223,35 +767,16 @@ class V1ReplayServer:
             eid = frame.get("id")
             if isinstance(eid, str):
                 conn.live_ids.add(eid)
-        due: list[FaultStep] = []
         with self._lock:
             conn.sent[phase] = conn.sent.get(phase, 0) + 1
-            self._plan_count += 1
-            while self._plan_todo and self._plan_todo[0].at <= self._plan_count:
-                due.append(self._plan_todo.pop(0))
-        fault = self._take_fault(conn, phase)
+            due = self._count_emission_locked()
+        fault = self._take_fault(conn.id, conn.sent, phase)
         if fault is not None:
             await self._drop(conn, fault.abrupt, fault.code, fault.reason)
             return False
         if due:
             await self._run_steps(due)
         return not conn.closed
-
-    def _take_fault(self, conn: _Conn, phase: str) -> _Fault | None:
-        with self._lock:
-            fault = self._fault
-            if fault is None or (fault.during != "any" and fault.during != phase):
-                return None
-            base = fault.baseline.get(conn.id, {})
-            if fault.during == "any":
-                n = sum(conn.sent.values()) - sum(base.values())
-            else:
-                n = conn.sent.get(phase, 0) - base.get(phase, 0)
-            if n < fault.k:
-                return None
-            self._fault = None
-        self._log_fault(f"drop_after: dropping {conn.id} after {n} frame(s) ({fault.during}, abrupt={fault.abrupt})")
-        return fault
 
     async def _drop(self, conn: _Conn, abrupt: bool, code: int, reason: str) -> None:
         if abrupt:
@@ -1295,35 +820,21 @@ class V1ReplayServer:
         trigger = self._live_trigger
         return bool(self._pending) and self._gate_open and trigger is not None and trigger.is_set()
 
-    async def _live_loop(self) -> None:
-        assert self._live_trigger is not None and self._gate is not None
-        await self._live_trigger.wait()
+    async def _live_started(self) -> None:
         self._live_triggered = True
         if self.emit_status and self.execution_status != "running" and self._gate_open:
             await self._publish_status("running")
-        while self._pending:
-            ev = self._pending[0]
-            await asyncio.sleep(self._delay_before(ev))
-            await self._gate.wait()
-            self._pending.popleft()
-            ts = parse_ts(ev.get("timestamp"))
-            if ts is not None:
-                self._prev_ts = ts
-            await self._publish(self._adopt(ev))
+
+    async def _live_finished(self) -> None:
         await self._end_run(emit_finished=self.emit_status)
-        self._mark_live_done()
 
     async def _end_run(self, *, emit_finished: bool) -> None:
         if emit_finished and self.execution_status not in ("finished", "error", "stuck"):
             await self._publish_status("finished")
         await self._broadcast(full_state_event(self._state))
 
-    def _delay_before(self, ev: dict[str, Any]) -> float:
-        ts = parse_ts(ev.get("timestamp"))
-        if ts is None or self._prev_ts is None:
-            return 0.0
-        gap = (ts - self._prev_ts).total_seconds() / self.speed
-        return max(0.0, min(gap, self.max_gap))
+    def _event_time(self, ev: dict[str, Any]) -> datetime | None:
+        return parse_ts(ev.get("timestamp"))
 
     def _adopt(self, ev: dict[str, Any]) -> dict[str, Any]:
         if not self.retime_live or ev.get("kind") in UNSTORED_KINDS:
@@ -1331,24 +842,6 @@ class V1ReplayServer:
         out = dict(ev)
         out["timestamp"] = self._stamp()
         return out
-
-    def _mark_live_done(self) -> None:
-        self._live_done.set()
-        if self._live_done_async is not None:
-            self._live_done_async.set()
-        logger.info("live playback finished (%d events stored)", len(self._store))
-
-    def _set_trigger(self) -> None:
-        if self._live_trigger is not None:
-            self._live_trigger.set()
-
-    def _set_gate(self, open_: bool) -> None:
-        self._gate_open = open_
-        if self._gate is not None:
-            if open_:
-                self._gate.set()
-            else:
-                self._gate.clear()
 
     async def _send_message(self, llm_message: dict[str, Any], run: bool) -> dict[str, Any]:
         if self.execution_status in ("finished", "stuck"):
@@ -1395,7 +888,7 @@ class V1ReplayServer:
         status = self._take_rejection()
         if status is not None:
             self.handshake_failures.append((conn_id, status))
-            return web.Response(status=status, text=f"{status} (ohnb fault injection: reject_next)\n")
+            return self._rejection_response(status)
         try:
             cid = uuid.UUID(request.match_info["conversation_id"])
         except ValueError:
@@ -1536,8 +1029,7 @@ class V1ReplayServer:
             for ev in items:
                 if not self.duplicate_live and ev.get("id") in conn.live_ids:
                     continue
-                if not first and self._replay_delay > 0:
-                    await asyncio.sleep(self._replay_delay)
+                await self._pace_replay(first)
                 first = False
                 if not await self._send(conn, ev, "resend"):
                     return False
@@ -1573,26 +1065,6 @@ class V1ReplayServer:
         if error is not None:
             logger.info("socket %s: bad client frame: %s", conn.id, error[0])
             await self._send(conn, server_error_event(*error), "live")
-
-    def _take_rejection(self) -> int | None:
-        with self._lock:
-            if self._reject_left <= 0:
-                return None
-            self._reject_left -= 1
-            status = self._reject_status
-            self.rejections += 1
-        self._log_fault(f"handshake rejected with HTTP {status} (reject_next)")
-        return status
-
-    def _take_refusal(self) -> _Refusal | None:
-        with self._lock:
-            refusal = self._refusal
-            if refusal is None or refusal.remaining <= 0:
-                return None
-            refusal.remaining -= 1
-            if refusal.remaining == 0:
-                self._refusal = None
-            return refusal
 
     # ------------------------------------------------------------------------------------------
     # REST
@@ -1965,53 +1437,3 @@ class V1ReplayServer:
                 return items, ev.get("id")
             items.append(ev)
         return items, None
-
-    # ------------------------------------------------------------------------------------------
-    # task / thread plumbing
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._aux_tasks.add(task)
-        task.add_done_callback(self._aux_tasks.discard)
-
-    def _call_in_loop(self, fn: Callable[[], None]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._running:
-            return
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            fn()
-        else:
-            loop.call_soon_threadsafe(fn)
-
-    async def _on_server_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        loop = self._loop
-        if loop is None or asyncio.get_running_loop() is loop:
-            return await coro
-        if loop.is_closed():
-            coro.close()
-            raise RuntimeError("V1ReplayServer's event loop is closed")
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-    def _run_threadsafe(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise RuntimeError("V1ReplayServer is not running")
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            coro.close()
-            raise RuntimeError("*_threadsafe methods block; on the server's loop await the async method instead")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
-
-    async def _forward_check(self, what: str) -> None:
-        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
-            raise RuntimeError(
-                f"V1ReplayServer.{what}() must run on the server's loop; in thread mode use stop_thread()"
-            )
