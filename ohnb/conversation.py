@@ -27,6 +27,9 @@ from ohnb.urls import parse_address
 
 logger = logging.getLogger("ohnb.conversation")
 
+#: Row types whose ``agent_state`` is the agent's state now.
+_STATE_TYPES = frozenset({"agent_state_changed", "full_state"})
+
 
 def connect(
     url: str,
@@ -414,7 +417,9 @@ class Conversation:
                 row["events_live" if opened else "events_replayed"] += 1
                 self._changed.set()
                 state = record.get("agent_state")
-                if record.get("type") == "agent_state_changed" and state not in (None, self.agent_state):
+                # agent_state_changed (V0, and V1 execution_status updates) and V1's full_state
+                # snapshot set the state; a change_agent_state action is only a request.
+                if record.get("type") in _STATE_TYPES and state not in (None, self.agent_state):
                     self.agent_state = state
                     self._notify()
             else:

@@ -10,12 +10,13 @@ Facts this relies on (openhands-agent-server 1.58.2, ``openhands/agent_server/so
   resends history: ``resend_mode=all`` on a first connect, ``resend_mode=since&after_timestamp=T`` (events
   with timestamp >= T, so the boundary event comes back) on a reconnect; live events may come before
   or among resent ones and repeat: the event log deduplicates by id;
-- REST: ``GET /api/conversations/{id}/events/count`` (filters such as ``timestamp__gte``) and
-  ``/events/search?limit<=100&page_id=&timestamp__gte=`` (``{"items": [...], "next_page_id": ...}``),
-  header ``X-Session-API-Key``. Each attempt asks for the count of stored events from its resume
-  point; when the resend has delivered that many, the history is complete; when the resend stops
-  short (after a SIGTERM the server persists events after it closed the sockets), ohnb pages the
-  search from the resume point to repair the gap, and then the history is complete.
+- REST: ``GET /api/conversations/{id}/events/count`` (filters ``timestamp__gte``, ``timestamp__lt``)
+  and ``/events/search?limit<=100&page_id=&timestamp__gte=`` (``{"items": [...], "next_page_id":
+  ...}``), header ``X-Session-API-Key``. Each attempt counts the stored events between its resume
+  point and the connect-time snapshot; when the resend has delivered that many, the history is
+  complete; when it stops short (after a SIGTERM the server persists events after it closed the
+  sockets), ohnb pages the search from the resume point to repair the gap, and then the history is
+  complete.
 """
 
 from __future__ import annotations
@@ -143,12 +144,15 @@ class V1Transport:
                     self._ws_url(after_timestamp),
                     heartbeat=self.heartbeat,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                    ssl=None if self.ssl_verify else False,
+                    ssl=self.ssl_verify,
                     max_msg_size=0,
                 )
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (401, 403):
-                    return AttemptEnd("refused", f"Authentication failed (HTTP {exc.status})")
+                    # ohnb sends the key in the first frame, not the query: a 403 here means the
+                    # server rejected the request itself (sockets.py: a conversation id that is not
+                    # a UUID, a bad resend_mode), or a proxy's auth.
+                    return AttemptEnd("refused", f"Handshake refused (HTTP {exc.status}): check the URL and the conversation id")
                 if exc.status == 404:
                     return AttemptEnd("refused", "no V1 event socket at this URL (HTTP 404)")
                 return AttemptEnd("transport_error", f"handshake failed: HTTP {exc.status}")
@@ -160,15 +164,23 @@ class V1Transport:
             if self._key:
                 await ws.send_json({"type": "auth", "session_api_key": self._key})
             opened = False
-            # persisted events this attempt has seen (the connect-time snapshot is not persisted)
+            # Stored events this attempt has seen, by id -> timestamp. The server's connect-time
+            # snapshot (a fresh, unstored full_state) marks "now": history is what is older.
             seen: dict[str, str] = {}
+            snapshot: list[str] = []
             progress = asyncio.Event()
 
             def note(payload: Any) -> None:
-                if isinstance(payload, dict) and payload.get("key") != "full_state":
-                    event_id, stamp = payload.get("id"), payload.get("timestamp")
-                    if isinstance(event_id, str) and isinstance(stamp, str):
-                        seen[event_id] = stamp
+                if not isinstance(payload, dict):
+                    return
+                event_id, stamp = payload.get("id"), payload.get("timestamp")
+                if not (isinstance(event_id, str) and isinstance(stamp, str)):
+                    return
+                if payload.get("key") == "full_state":
+                    if not snapshot:
+                        snapshot.append(stamp)
+                else:
+                    seen[event_id] = stamp
 
             def on_frame(payload: Any) -> None:
                 handlers.on_event(payload)
@@ -184,7 +196,7 @@ class V1Transport:
 
             reader = asyncio.ensure_future(self._read(ws, on_frame))
             try:
-                complete = await self._history_check(session, after_timestamp, seen, progress, reader)
+                complete = await self._history_check(session, after_timestamp, seen, snapshot, progress, reader)
                 if isinstance(complete, AttemptEnd):
                     return complete
                 if not complete and not reader.done():
@@ -193,8 +205,9 @@ class V1Transport:
                         return repaired
                 if not reader.done():
                     opened = True
-                    if seen:
-                        self._advance({"timestamp": max(seen.values())})
+                    history = [t for t in seen.values() if not snapshot or t < snapshot[0]]
+                    if history:
+                        self._advance({"timestamp": max(history)})
                     handlers.on_open()
                 await asyncio.shield(reader)
             except asyncio.CancelledError:
@@ -237,30 +250,47 @@ class V1Transport:
         session: aiohttp.ClientSession,
         after_timestamp: str | None,
         seen: dict[str, str],
+        snapshot: list[str],
         progress: asyncio.Event,
         reader: asyncio.Future,
     ) -> AttemptEnd | bool:
         """Whether the resend alone delivered the stored history, judged by ``/events/count``.
 
-        Waits until the socket has delivered as many persisted events (at or after
-        ``after_timestamp``) as the server counts, or until it has been quiet for
-        :attr:`QUIET` seconds. False means "page the REST history to repair gaps"; an AttemptEnd
-        means the server refused (401/403: key, 404: conversation).
+        The history is the stored events from ``after_timestamp`` up to the server's connect-time
+        snapshot (sockets.py sends a fresh, unstored ``full_state`` first): counting only those
+        keeps live events, which can arrive before the resend, from standing in for a missing
+        historical one. Waits until the socket has delivered that many, or until it has been quiet
+        for :attr:`QUIET` seconds. False means "page the REST history to repair gaps" (also when no
+        snapshot came); an AttemptEnd means the server refused (401/403: key, 404: conversation).
         """
-        params = {"timestamp__gte": after_timestamp} if after_timestamp else {}
+        while not snapshot and not reader.done():
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), self.QUIET)
+            except asyncio.TimeoutError:
+                return False
+        if not snapshot:
+            return False
+        now = snapshot[0]
+        params = {"timestamp__lt": now}
+        if after_timestamp:
+            params["timestamp__gte"] = after_timestamp
         answer = await self._get_json(session, "/events/count", params)
         if isinstance(answer, AttemptEnd):
             return answer
         if not isinstance(answer, int) or isinstance(answer, bool):
             return False  # no usable count: repair from REST
-        expected = answer
-        while len(seen) < expected and not reader.done():
+
+        def history_seen() -> int:
+            return sum(1 for stamp in seen.values() if stamp < now)
+
+        while history_seen() < answer and not reader.done():
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), self.QUIET)
             except asyncio.TimeoutError:
                 return False  # the resend stopped short: repair from REST
-        return len(seen) >= expected
+        return history_seen() >= answer
 
     async def _repair(
         self,
@@ -300,7 +330,7 @@ class V1Transport:
                 params=params or None,
                 headers=self._headers(),
                 timeout=aiohttp.ClientTimeout(total=self.connect_timeout),
-                ssl=None if self.ssl_verify else False,
+                ssl=self.ssl_verify,
             ) as response:
                 if response.status in (401, 403):
                     return AttemptEnd("refused", f"Authentication failed (HTTP {response.status})")

@@ -1,4 +1,4 @@
-"""Opt-in harness for the tests against real OpenHands servers (see ``test_real_v0.py``).
+"""Opt-in harness for the tests against real OpenHands servers (``test_real_v0.py``, ``test_real_v1.py``).
 
 Every test in this folder gets the ``real_server`` marker and is skipped unless ``OHNB_REAL_SERVERS=1``:
 the default ``pytest`` run (``./scripts/test.sh``) never installs or starts a real server.
@@ -12,6 +12,13 @@ Fixtures:
   unreachable LLM (a user message ends in the ``error`` state) and its own temporary file store.
 - ``start_v0``: a factory for servers a test owns (other settings, or killed and restarted); all are
   stopped after the test.
+- ``v1_python`` (session): the venv python of openhands-agent-server 1.58.2, installed on first use
+  into ``$OHNB_REAL_SERVER_CACHE/oh-v1`` (~1.5 minutes, once).
+- ``real_v1`` (module): a started real V1 agent server with ``OH_SESSION_API_KEYS_0`` =
+  :data:`SESSION_KEY` and its own temporary store; tests create their conversations on it.
+- ``start_v1``: a factory for V1 servers a test owns (SIGTERMed, killed, restarted); all are stopped
+  after the test.
+- ``mock_llm``: a started :class:`~tests.integration.mock_llm.MockLLM` (stopped after the test).
 
 When a test fails, the tail of each real server's log it used is attached to the report ("real server
 log" section), and the store folder is kept and named there.
@@ -127,6 +134,55 @@ def start_v0(v0_python: Path, use_server: Callable[[Any], Any]) -> Iterator[Call
     yield start
     for server in owned:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def v1_python() -> Path:
+    return harness.install_v1(log=lambda text: print(f"[real_servers] {text}", flush=True))
+
+
+@pytest.fixture(scope="module")
+def real_v1(v1_python: Path) -> Iterator[Any]:
+    server = harness.V1Server(session_api_key=SESSION_KEY, python=v1_python)
+    server.keep_store = False
+    try:
+        server.start()
+        print(f"[real_servers] V1 agent server at {server.url} started in {server.starts[-1]:.1f} s")
+        yield server
+    finally:
+        _stop(server)
+
+
+@pytest.fixture
+def start_v1(v1_python: Path, use_server: Callable[[Any], Any]) -> Iterator[Callable[..., Any]]:
+    """``start_v1(**V1Server kwargs)`` -> a started V1 server owned by the test."""
+    owned: list[Any] = []
+
+    def start(**kwargs: Any) -> Any:
+        kwargs.setdefault("python", v1_python)
+        kwargs.setdefault("session_api_key", SESSION_KEY)
+        server = harness.V1Server(**kwargs)
+        server.keep_store = False
+        owned.append(server)
+        use_server(server)
+        server.start()
+        return server
+
+    yield start
+    for server in owned:
+        _stop(server)
+
+
+@pytest.fixture
+def mock_llm() -> Iterator[Any]:
+    """A started mock LLM on loopback (``.base_url``; ``.mode = "finish"`` ends the agent's task)."""
+    from .mock_llm import MockLLM
+
+    llm = MockLLM(delay=0.3).start()
+    try:
+        yield llm
+    finally:
+        llm.stop()
 
 
 def _stop(server: Any) -> None:

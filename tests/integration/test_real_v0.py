@@ -451,9 +451,15 @@ async def test_sigkill_and_restart_mid_stream(start_v0: Callable[..., Any]) -> N
     broken, failed, resumed = after.iloc[0], after.iloc[1:-1], after.iloc[-1]
     assert broken["outcome"] == "connected" and broken["disconnect_reason"] == "transport error"
     assert len(failed) >= 2 and (failed["outcome"] == "transport_error").all()
-    assert (failed["resumed_from"] == held_before).all()
-    assert resumed["resumed_from"] == held_before and pd.notna(resumed["connected_at"])
-    assert resumed["duplicates"] == 0
+    # Every attempt resumes from the same point, at or below the highest id held: just below the
+    # first id missing near the top (V0Transport.resume_point; the 0.62 server never sends some
+    # environment events live), so the replay may repeat events, which are dropped as duplicates.
+    point = failed["resumed_from"].iloc[0]
+    assert point <= held_before
+    assert (failed["resumed_from"] == point).all()
+    assert resumed["resumed_from"] == point and pd.notna(resumed["connected_at"])
+    ids_before = [r["id"] for r in conv.log.rows[: len(conv.log.rows)] if r.get("id") is not None]
+    assert resumed["duplicates"] <= sum(1 for i in ids_before if i > point)
     for n, delay in enumerate(after.iloc[1:]["delay_s"], start=1):  # full jitter ceilings
         assert 0 <= delay <= min(policy.cap, policy.base * 2 ** (n - 1)) + 1e-9
     assert conv.reconnects == len(after) - 1
