@@ -13,7 +13,9 @@ Printed: events/s of each round, the median of each client, and their ratio (tar
 bare client); then one extra ohnb round under ``tracemalloc`` giving the peak Python memory per event
 against the events' mean JSON size (target <= 2x).
 
-Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5]``
+Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5] [--gc-off]`` (``--gc-off``: the
+same rounds with Python's cyclic GC switched off, which isolates the cost of the collector scanning
+the payloads ohnb keeps in ``raw``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ import socketio
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _compare import add_arguments, compare  # noqa: E402
 
 import ohnb  # noqa: E402
 from ohnb.servers.v0 import replay_action  # noqa: E402
@@ -148,20 +151,13 @@ async def main_async(args: argparse.Namespace) -> None:
         server = start_server(path, port)
         url = f"http://127.0.0.1:{port}"
         try:
-            await bare_round(url, args.events)  # warm-up
-            bare, mine, framed = [], [], []
-            for _ in range(args.rounds):
-                bare.append(await bare_round(url, args.events))
-                recorded, with_frame = await ohnb_round(url, args.events)
-                mine.append(recorded)
-                framed.append(with_frame)
-            for i, (b, m, f) in enumerate(zip(bare, mine, framed, strict=True), 1):
-                print(f"round {i}: bare {b:8.0f} ev/s   ohnb {m:8.0f} ev/s   ohnb+DataFrame {f:8.0f} ev/s")
-            b, m, f = (statistics.median(x) for x in (bare, mine, framed))
-            print(f"\n{args.events} events ({json_bytes / 1e6:.1f} MB JSON), {args.rounds} rounds, medians:")
-            print(f"  bare python-socketio client:       {b:8.0f} events/s")
-            print(f"  ohnb Conversation (recorded):      {m:8.0f} events/s   ratio {m / b:.2f}x (target >= 0.95x)")
-            print(f"  ohnb + one conv.events DataFrame:  {f:8.0f} events/s   ratio {f / b:.2f}x")
+            await compare(
+                args,
+                lambda: bare_round(url, args.events),
+                lambda: ohnb_round(url, args.events),
+                bare_name="bare python-socketio client",
+                what=f"{args.events} events ({json_bytes / 1e6:.1f} MB JSON)",
+            )
             bare_peak, peak = await memory_round(url, args.events)
             per_event = peak / args.events
             mean_json = json_bytes / args.events
@@ -181,8 +177,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_arguments(parser)
     asyncio.run(main_async(parser.parse_args()))
 
 

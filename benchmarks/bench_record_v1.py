@@ -13,7 +13,7 @@ fresh client with ``resend_mode=all``; rounds alternate between:
 
 Printed: events/s of each round, medians, and ratios (target: ohnb >= 0.95x the bare loop).
 
-Run: ``python benchmarks/bench_record_v1.py [--events 20000] [--rounds 5]``
+Run: ``python benchmarks/bench_record_v1.py [--events 20000] [--rounds 5] [--gc-off]``
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 EVAL = REPO.parent / "shared" / "fixtures" / "v1_eval_output_openagentsafety.jsonl"
+
+from _compare import add_arguments, compare  # noqa: E402
 
 import ohnb  # noqa: E402
 
@@ -127,20 +128,13 @@ async def main_async(args: argparse.Namespace) -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_ready(url)
-            await bare_round(url, args.events)  # warm-up
-            bare, mine, framed = [], [], []
-            for _ in range(args.rounds):
-                bare.append(await bare_round(url, args.events))
-                recorded, with_frame = await ohnb_round(url, args.events)
-                mine.append(recorded)
-                framed.append(with_frame)
-            for i, (b, m, f) in enumerate(zip(bare, mine, framed, strict=True), 1):
-                print(f"round {i}: bare {b:8.0f} ev/s   ohnb {m:8.0f} ev/s   ohnb+DataFrame {f:8.0f} ev/s")
-            b, m, f = (statistics.median(x) for x in (bare, mine, framed))
-            print(f"\n{args.events} V1 events ({json_bytes / 1e6:.1f} MB JSON), {args.rounds} rounds, medians:")
-            print(f"  bare aiohttp WebSocket loop:       {b:8.0f} events/s")
-            print(f"  ohnb Conversation (recorded):      {m:8.0f} events/s   ratio {m / b:.2f}x (target >= 0.95x)")
-            print(f"  ohnb + one conv.events DataFrame:  {f:8.0f} events/s   ratio {f / b:.2f}x")
+            await compare(
+                args,
+                lambda: bare_round(url, args.events),
+                lambda: ohnb_round(url, args.events),
+                bare_name="bare aiohttp WebSocket loop",
+                what=f"{args.events} V1 events ({json_bytes / 1e6:.1f} MB JSON)",
+            )
         finally:
             server.terminate()
             server.wait(10)
@@ -148,8 +142,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_arguments(parser)
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -134,12 +134,12 @@ class Conversation:
         self.streaming_text = ""
         self.streaming_deltas = 0
         self._ever_opened = False
-        self._attempt: dict[str, Any] | None = None
         self._opened = asyncio.Event()
         self._finished = asyncio.Event()
         self._final_error: BaseException | None = None
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._closing = False
         self._listeners: list[Callable[[], None]] = []
         self._changed = asyncio.Event()
 
@@ -341,8 +341,6 @@ class Conversation:
 
     # -- the reconnect loop -----------------------------------------------------------------------
 
-    _closing = False
-
     async def _run(self) -> None:
         failures = 0
         try:
@@ -388,7 +386,6 @@ class Conversation:
         self._opened.clear()
         resume = self.transport.resume_point(self.log)
         row = self.attempts_log.start(started_at=time.time(), delay_s=delay, resume=resume)
-        self._attempt = row
         if self._ever_opened:
             self.reconnects += 1
             self._notify()

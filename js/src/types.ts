@@ -29,7 +29,10 @@ export interface Row {
   truncated: Record<string, number> | null;
 }
 
-/** The fields of a row on the wire, in the kernel's order (`ROW_FIELDS` in widget.py). */
+/**
+ * The fields of a row on the wire (`WIRE_FIELDS` in widget.py). Only a fallback: every `rows` message
+ * carries its own `fields`, so a kernel and a bundle of different versions still agree.
+ */
 export const ROW_FIELDS = [
   "event_id",
   "kind",

@@ -1,0 +1,56 @@
+"""The part both recording benchmarks share: alternate rounds of a bare client and ohnb, print medians."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+from collections.abc import Awaitable, Callable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--events``, ``--rounds`` and ``--gc-off``."""
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--gc-off",
+        action="store_true",
+        help="switch Python's cyclic GC off during the rounds (both clients): shows how much of "
+        "ohnb's cost is the collector scanning the payloads it keeps",
+    )
+
+
+async def compare(
+    args: argparse.Namespace,
+    bare_round: Callable[[], Awaitable[float]],
+    ohnb_round: Callable[[], Awaitable[tuple[float, float]]],
+    *,
+    bare_name: str,
+    what: str,
+) -> None:
+    """Run a warm-up, then ``args.rounds`` pairs of rounds; print each round and the medians.
+
+    ``bare_round`` returns events/s; ``ohnb_round`` returns (events/s until recorded, events/s
+    including one DataFrame build).
+    """
+    await bare_round()  # warm-up
+    bare, mine, framed = [], [], []
+    if args.gc_off:
+        gc.disable()
+    try:
+        for _ in range(args.rounds):
+            bare.append(await bare_round())
+            recorded, with_frame = await ohnb_round()
+            mine.append(recorded)
+            framed.append(with_frame)
+            gc.collect()
+    finally:
+        gc.enable()
+    for i, (b, m, f) in enumerate(zip(bare, mine, framed, strict=True), 1):
+        print(f"round {i}: bare {b:8.0f} ev/s   ohnb {m:8.0f} ev/s   ohnb+DataFrame {f:8.0f} ev/s")
+    b, m, f = (statistics.median(x) for x in (bare, mine, framed))
+    gc_note = ", cyclic GC off" if args.gc_off else ""
+    print(f"\n{what}, {args.rounds} rounds{gc_note}, medians:")
+    print(f"  {bare_name + ':':34s}{b:8.0f} events/s")
+    print(f"  {'ohnb Conversation (recorded):':34s}{m:8.0f} events/s   ratio {m / b:.2f}x (target >= 0.95x)")
+    print(f"  {'ohnb + one conv.events DataFrame:':34s}{f:8.0f} events/s   ratio {f / b:.2f}x")
