@@ -336,7 +336,11 @@ def test_serve_v1_from_a_folder_with_faults_and_record_it(tmp_path, fixtures_dir
         child.wait(timeout=30)
     attempts = ohnb.load(tmp_path / "v1.attempts.parquet")
     assert len(attempts) >= 2, attempts  # the kill cut the first connection; the client came back
-    assert attempts["outcome"].iloc[-1] == "connected"
+    # the client came back: an attempt after the kill delivered events; the recorder may stop (state
+    # "finished" reached) while the last attempt is still checking its history: closed_by_user then
+    assert attempts["outcome"].iloc[-1] in ("connected", "closed_by_user")
+    later = attempts.iloc[1:]
+    assert (later["events_replayed"] + later["events_live"]).sum() > 0
     events = ohnb.load(tmp_path / "v1.parquet")
     assert events["event_id"].is_unique and events["agent_state"].dropna().iloc[-1] == "finished"
 
