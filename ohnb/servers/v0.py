@@ -471,8 +471,9 @@ class V0ReplayServer(ReplayServerBase):
             await self._broadcast(closing)
 
         await self._drop_all(abrupt)
-        # let graceful goodbyes reach the clients, then cut whatever is left
-        for _ in range(50):
+        # let graceful goodbyes reach the clients (up to 2 s: a loaded machine, or clients on this
+        # very loop, can take more than half a second), then cut whatever is left
+        for _ in range(200):
             if not any(not s.closed for s in sio.eio.sockets.values()):
                 break
             await asyncio.sleep(0.01)
