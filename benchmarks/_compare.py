@@ -9,9 +9,16 @@ from collections.abc import Awaitable, Callable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--events``, ``--rounds`` and ``--gc-off``."""
+    """``--events``, ``--rounds``, ``--bare-orjson`` and ``--gc-off``."""
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--bare-orjson",
+        action="store_true",
+        help="the bare client decodes with orjson, as ohnb does (default: the standard json module, "
+        "what a client gets out of the box): separates ohnb's own per-event work from its choice "
+        "of parser",
+    )
     parser.add_argument(
         "--gc-off",
         action="store_true",
@@ -49,7 +56,7 @@ async def compare(
     for i, (b, m, f) in enumerate(zip(bare, mine, framed, strict=True), 1):
         print(f"round {i}: bare {b:8.0f} ev/s   ohnb {m:8.0f} ev/s   ohnb+DataFrame {f:8.0f} ev/s")
     b, m, f = (statistics.median(x) for x in (bare, mine, framed))
-    gc_note = ", cyclic GC off" if args.gc_off else ""
+    gc_note = (", cyclic GC off" if args.gc_off else "") + (", bare client on orjson" if args.bare_orjson else "")
     print(f"\n{what}, {args.rounds} rounds{gc_note}, medians:")
     print(f"  {bare_name + ':':34s}{b:8.0f} events/s")
     print(f"  {'ohnb Conversation (recorded):':34s}{m:8.0f} events/s   ratio {m / b:.2f}x (target >= 0.95x)")

@@ -13,9 +13,9 @@ Printed: events/s of each round, the median of each client, and their ratio (tar
 bare client); then one extra ohnb round under ``tracemalloc`` giving the peak Python memory per event
 against the events' mean JSON size (target <= 2x).
 
-Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5] [--gc-off]`` (``--gc-off``: the
-same rounds with Python's cyclic GC switched off, which isolates the cost of the collector scanning
-the payloads ohnb keeps in ``raw``).
+Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5] [--bare-orjson] [--gc-off]``
+(``--bare-orjson``: the bare client decodes with orjson, the parser ohnb uses, instead of the standard
+``json`` module; ``--gc-off``: the same rounds with Python's cyclic GC switched off, for both).
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 from pathlib import Path
 
+import orjson
 import socketio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +88,13 @@ def start_server(path: Path, port: int) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {proc.stdout.read().decode()[-2000:]}")
 
 
-async def bare_round(url: str, n: int) -> float:
+class OrjsonPacket(socketio.packet.Packet):
+    """python-socketio's packet decoding with orjson (``--bare-orjson``), for this client only."""
+
+    json = types.SimpleNamespace(dumps=json.dumps, loads=orjson.loads)  # read as ``Packet.json``
+
+
+async def bare_round(url: str, n: int, orjson_decode: bool = False) -> float:
     done = asyncio.Event()
     count = 0
 
@@ -96,7 +104,9 @@ async def bare_round(url: str, n: int) -> float:
         if count >= n:
             done.set()
 
-    sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+    sio = socketio.AsyncClient(
+        reconnection=False, handle_sigint=False, serializer=OrjsonPacket if orjson_decode else "default"
+    )
     sio.on("oh_event", on_event)
     t0 = time.perf_counter()
     await sio.connect(
@@ -153,7 +163,7 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             await compare(
                 args,
-                lambda: bare_round(url, args.events),
+                lambda: bare_round(url, args.events, args.bare_orjson),
                 lambda: ohnb_round(url, args.events),
                 bare_name="bare python-socketio client",
                 what=f"{args.events} events ({json_bytes / 1e6:.1f} MB JSON)",

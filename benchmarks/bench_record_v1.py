@@ -5,15 +5,16 @@ a conversation made of the real V1 evaluation events (``v1_eval_output_openagent
 record) repeated with fresh ids and increasing timestamps until it has N events. Each round connects a
 fresh client with ``resend_mode=all``; rounds alternate between:
 
-- **bare**: ``aiohttp`` ``ws_connect`` that parses every text frame with ``json.loads`` and counts
-  until it has seen the N stored events (plus the connect-time snapshot);
+- **bare**: ``aiohttp`` ``ws_connect`` that parses every text frame with ``json.loads`` (with
+  ``--bare-orjson``: ``orjson.loads``, the parser ohnb uses) and counts until it has seen the N stored
+  events (plus the connect-time snapshot);
 - **ohnb**: ``ohnb.connect(..., protocol="v1")`` until ``history_complete()`` (normalize, dedupe,
   attempts log, and the ``/events/count`` check that the resend delivered everything), then one
   ``conv.events`` DataFrame build, timed separately.
 
 Printed: events/s of each round, medians, and ratios (target: ohnb >= 0.95x the bare loop).
 
-Run: ``python benchmarks/bench_record_v1.py [--events 20000] [--rounds 5] [--gc-off]``
+Run: ``python benchmarks/bench_record_v1.py [--events 20000] [--rounds 5] [--bare-orjson] [--gc-off]``
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -89,14 +91,14 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError("V1 server did not start")
 
 
-async def bare_round(url: str, n: int) -> float:
+async def bare_round(url: str, n: int, loads=json.loads) -> float:
     ws_url = url.replace("http://", "ws://") + f"/sockets/events/{CONVERSATION}?resend_mode=all"
     t0 = time.perf_counter()
     seen = 0
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, max_msg_size=0) as ws:
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT:
-                json.loads(message.data)
+                loads(message.data)
                 seen += 1
                 if seen >= n + 1:  # the stored events and the snapshot
                     break
@@ -130,7 +132,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await wait_ready(url)
             await compare(
                 args,
-                lambda: bare_round(url, args.events),
+                lambda: bare_round(url, args.events, orjson.loads if args.bare_orjson else json.loads),
                 lambda: ohnb_round(url, args.events),
                 bare_name="bare aiohttp WebSocket loop",
                 what=f"{args.events} V1 events ({json_bytes / 1e6:.1f} MB JSON)",
