@@ -7,6 +7,7 @@ Public names:
 - :class:`ConversationWidget`: watch a conversation (live or a DataFrame) in a notebook;
 - :mod:`ohnb.analysis`: replay latency, event types, reconnect attempts;
 - :func:`load` / :func:`save`: every stored form of a conversation <-> the event DataFrame;
+- :func:`payloads`: the ``raw`` column (each event's JSON text) decoded;
 - ``df.ohnb``: the analyses and figures as methods of a frame (:mod:`ohnb.accessor`);
 - :class:`ohnb.servers.V0ReplayServer`: an embedded server that replays a stored conversation.
 """
@@ -23,6 +24,7 @@ from ohnb.errors import (
 from ohnb.export import save
 from ohnb.loader import load
 from ohnb.retry import RetryPolicy
+from ohnb.schema import payloads
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,7 @@ __all__ = [
     "__version__",
     "connect",
     "load",
+    "payloads",
     "save",
 ]
 

@@ -35,6 +35,12 @@ class OhnbAccessor:
 
     # events ---------------------------------------------------------------------------------
 
+    def payloads(self) -> pd.Series:
+        """The ``raw`` column decoded, one payload per row (``ohnb.payloads``)."""
+        from ohnb.schema import payloads
+
+        return payloads(self._df)
+
     def event_type_counts(self, by: Sequence[str] = ("kind", "type")) -> pd.DataFrame:
         """Counts by kind / type (``ohnb.analysis.event_type_counts``)."""
         return analysis.event_type_counts(self._df, by=by)

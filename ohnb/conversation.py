@@ -395,7 +395,7 @@ class Conversation:
         transport = self.transport
         opened = False
 
-        def on_event(payload: Any) -> None:
+        def on_event(payload: Any, text: str | None = None) -> None:
             delivery = "live" if opened else "replay"
             record = transport.normalize(
                 payload,
@@ -403,6 +403,7 @@ class Conversation:
                 delivery=delivery,
                 attempt=number,
                 conversation_id=conversation_id,
+                raw=text,
             )
             if record.get("type") == "streaming_delta" and record.get("kind") == "status":
                 self._stream(record)

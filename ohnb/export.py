@@ -3,9 +3,11 @@ them back exactly, dtypes included.
 
 Forms written by :func:`save`:
 
-- ``*.parquet``: one parquet file. Object columns (``raw``: the decoded payloads) are stored as JSON
-  text; the file's schema metadata (key ``ohnb``) records every column's dtype, so :func:`read_export`
-  gives back the same frame (values, column order, dtypes, including pandas' string storage).
+- ``*.parquet``: one parquet file. ``raw`` (each payload's JSON text) is a string column like the
+  others; object columns a user added are stored as JSON text. The file's schema metadata (key
+  ``ohnb``) records every column's dtype, so :func:`read_export` gives back the same frame (values,
+  column order, dtypes, including pandas' string storage). Files of format 1, whose ``raw`` held
+  decoded payloads stored as JSON, read back with that JSON text as ``raw``.
 - a folder, with ``partition_by="conversation_id"``: a Hive-partitioned parquet dataset
   (``<folder>/conversation_id=<id>/part-0.parquet``), which DuckDB (``read_parquet('<folder>/**/
   *.parquet', hive_partitioning=true)``), Dask (``dd.read_parquet``), Spark (``spark.read.parquet``)
@@ -14,7 +16,8 @@ Forms written by :func:`save`:
   conversation ids go to ``conversation_id=__HIVE_DEFAULT_PARTITION__``. A frame without rows
   gives an empty folder (nothing to read back).
 - ``*.jsonl`` / ``*.ndjson``: one JSON object per row, every column; times as ISO-8601 strings with
-  nanoseconds (``received_at`` with ``+00:00``), missing values as ``null``, ``raw`` embedded as JSON.
+  nanoseconds (``received_at`` with ``+00:00``), missing values as ``null``, ``raw`` as a JSON
+  string (decode it with ``jq '.raw | fromjson'``; older files embedding it as an object read too).
   Read back with the dtypes of ``ohnb.schema`` (events or attempts); columns outside the schema get
   the dtypes pandas infers. A frame without rows is an empty file, read back as an empty events
   frame.
@@ -34,13 +37,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ohnb.fields import payload_text
 from ohnb.schema import ATTEMPT_COLUMNS, EVENT_COLUMNS, empty_frame, frame_from_rows
 
 __all__ = ["is_ohnb_dataset", "is_ohnb_records", "read_export", "save", "to_parquet"]
 
 _META_KEY = b"ohnb"
 _ROW = "_ohnb_row"
-_FORMAT = 1
+#: 2: ``raw`` is a string column (format 1 stored decoded payloads as a JSON column).
+_FORMAT = 2
 #: Columns whose presence marks a JSONL line as an ohnb event row / attempt row.
 _EVENT_MARK = frozenset({"conversation_id", "event_id", "kind", "type", "delivery", "raw"})
 _ATTEMPT_MARK = frozenset({"attempt", "started_at", "connected_at", "outcome", "delay_s"})
@@ -166,7 +171,8 @@ def _arrow_table(frame: pd.DataFrame, extra: dict[str, Any] | None = None):
 def to_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` (events or attempts) to ``path`` as one parquet file; returns the path.
 
-    Object columns (``raw``) are written as JSON text, and the dtypes are recorded so that
+    Object columns (other than the string columns, ``raw`` included) are written as JSON text, and
+    the dtypes are recorded so that
     :func:`read_export` (``ohnb.load``) restores the frame exactly.
 
     Raises:
@@ -268,16 +274,21 @@ def is_ohnb_records(first: Any) -> bool:
 
 def _restore(frame: pd.DataFrame, meta: dict[str, Any] | None) -> pd.DataFrame:
     if meta is None:
-        # a parquet file written by ohnb before the metadata existed: the schema's dtypes, JSON raw
+        # a parquet file written by ohnb before the metadata existed: the schema's dtypes (its
+        # raw column holds the JSON text, which is what raw is now)
         schema = EVENT_COLUMNS if "event_id" in frame.columns or "kind" in frame.columns else ATTEMPT_COLUMNS
         reference = empty_frame(schema).dtypes
         dtypes = {c: _dtype_spec(reference[c]) for c in schema}
-        json_columns = ["raw"] if "raw" in frame.columns else []
+        json_columns = []
         order = list(schema) + [c for c in frame.columns if c not in schema]
     else:
-        dtypes = meta.get("dtypes", {})
-        json_columns = meta.get("json_columns", [])
+        dtypes = dict(meta.get("dtypes", {}))
+        json_columns = list(meta.get("json_columns", []))
         order = list(dtypes)
+        if "raw" in json_columns and dtypes.get("raw") == "object":
+            # format 1: raw held decoded payloads, stored as JSON; that text is raw now
+            json_columns.remove("raw")
+            dtypes["raw"] = _dtype_spec(empty_frame(EVENT_COLUMNS).dtypes["raw"])
     for name in order:
         if name not in frame.columns:
             spec = dtypes.get(name, "object")
@@ -350,6 +361,11 @@ def records_frame(records: Iterable[Any], *, where: str) -> pd.DataFrame:
     if not rows:
         return empty_frame(EVENT_COLUMNS)
     schema = EVENT_COLUMNS if rows[0].keys() >= _EVENT_MARK else ATTEMPT_COLUMNS
+    if schema is EVENT_COLUMNS:
+        for row in rows:
+            raw = row.get("raw")
+            if raw is not None and not isinstance(raw, str):
+                row["raw"] = payload_text(raw)  # written before raw was text: embedded as JSON
     frame = frame_from_rows(rows, schema)
     extra = [k for k in rows[0] if k not in schema]
     for name in extra:
@@ -362,8 +378,7 @@ def read_export(path: str | Path) -> pd.DataFrame:
     """Read a file or dataset folder written by :func:`save` / :func:`to_parquet`.
 
     Returns:
-        The frame as saved (columns, order, dtypes; ``raw`` decoded from JSON), with a fresh
-        RangeIndex.
+        The frame as saved (columns, order, dtypes), with a fresh RangeIndex.
 
     Raises:
         ValueError: the file is not an ohnb export.

@@ -7,6 +7,7 @@ also note in ``errors`` what did not fit, for the row's ``parse_error``.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 
@@ -35,6 +36,31 @@ def text(value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False, default=repr)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def payload_text(payload: Any) -> str:
+    """The ``raw`` text of a payload that arrived decoded (stored files, REST pages, client notes).
+
+    JSON values are encoded with ``json.dumps`` (``ensure_ascii=False``; what JSON cannot hold, such
+    as bytes inside a list, via ``repr``); bytes are decoded as UTF-8 with ``backslashreplace``.
+    Transports that hold the text as received pass it to the normalizers instead. Never raises.
+    """
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload).decode("utf-8", "backslashreplace")
+    try:
+        return json.dumps(payload, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return repr(payload)
+
+
+def shared(value: Any) -> Any:
+    """One str object for equal values of a categorical field (``source``, ``type``, ``tool``...).
+
+    Every decoded event brings its own copy of ``"agent"`` or ``"run"``; rows keep them for the
+    session, so the copies are swapped for one shared (interned) string, about 50 bytes per field
+    per event. Interned strings are freed once no row holds them.
+    """
+    return sys.intern(value) if type(value) is str else value
 
 
 def first_text(body: dict, keys: tuple[str, ...]) -> str | None:

@@ -3,7 +3,7 @@
 This is the only module that knows the shapes OpenHands sends. One payload gives exactly one row dict
 whose keys are the columns of ``ohnb.schema.EVENT_COLUMNS``; ``ohnb.schema.frame_from_rows`` turns a
 list of rows into the typed DataFrame. :func:`normalize_v0` never raises: a payload it cannot read is
-kept as a row of kind ``unknown`` with the reason in ``parse_error`` and the payload itself in ``raw``.
+kept as a row of kind ``unknown`` with the reason in ``parse_error`` and the payload's text in ``raw``.
 
 Where the shapes come from (OpenHands 0.62.0):
 
@@ -52,7 +52,12 @@ Column by column (V0):
 ``delivery``              ``replay`` / ``live`` (set by the client) or ``stored`` (read from a file)
 ``attempt``               the connection attempt (1-based) that delivered the row
 ``parse_error``           why the payload or one of its fields could not be read, else missing
-``raw``                   the payload exactly as received (a dict for JSON objects, else the value)
+``raw``                   the payload as JSON text: live, the exact text the server sent (V0: the
+                          event's slice of the Socket.IO packet; V1: the WebSocket frame); read from
+                          a file or a REST page, the decoded payload encoded again
+                          (``ohnb.fields.payload_text``); ``ohnb.payloads(frame)`` decodes the column.
+                          Text, not dicts: strings are not scanned by Python's cyclic GC, and take
+                          about the JSON's size, where the decoded dicts take over twice as much
 ========================  ===============================================================================
 """
 
@@ -65,6 +70,8 @@ from ohnb.fields import dict_field as _dict_field
 from ohnb.fields import first_text as _first_text
 from ohnb.fields import int_field as _int_field
 from ohnb.fields import int_value as _int_value
+from ohnb.fields import payload_text as _payload_text
+from ohnb.fields import shared as _shared
 from ohnb.fields import str_field as _str_field
 from ohnb.fields import text as _text
 
@@ -100,6 +107,7 @@ def normalize_v0(
     delivery: str | None = None,
     attempt: int | None = None,
     conversation_id: str | None = None,
+    raw: str | None = None,
 ) -> dict[str, Any]:
     """Turn one V0 ``oh_event`` payload into a row dict (keys: ``ohnb.schema.EVENT_COLUMNS``).
 
@@ -110,6 +118,8 @@ def normalize_v0(
         delivery: ``"replay"``, ``"live"`` or ``"stored"``.
         attempt: the 1-based connection attempt that delivered it.
         conversation_id: copied into the row.
+        raw: the payload's text as received (a transport's frame or packet slice), kept in the
+            ``raw`` column; None: the text is made from ``payload`` (``ohnb.fields.payload_text``).
 
     Returns:
         A dict with every event column. Never raises.
@@ -119,7 +129,7 @@ def normalize_v0(
         "received_at": received_at,
         "delivery": delivery,
         "attempt": attempt,
-        "raw": payload,
+        "raw": raw if raw is not None else _payload_text(payload),
     }
     try:
         _fill(row, payload)
@@ -140,28 +150,28 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
     # Status messages carry string ids such as STATUS$READY: they are not event ids.
     row["id"] = None if is_status else _int_field(payload, "id", errors)
     row["timestamp"] = _str_field(payload, "timestamp", errors)
-    row["source"] = _str_field(payload, "source", errors)
+    row["source"] = _shared(_str_field(payload, "source", errors))
     row["message"] = _str_field(payload, "message", errors)
     row["cause"] = _int_field(payload, "cause", errors)
 
     if "action" in payload:
         row["kind"] = "action"
-        atype = _str_field(payload, "action", errors)
+        atype = _shared(_str_field(payload, "action", errors))
         row["type"] = atype
         args = _dict_field(payload, "args", errors)
         row["thought"] = _text(args.get("thought"))
         row["content"] = _first_text(args, _ACTION_CONTENT_KEYS.get(atype or "", ("content",)))
         row["path"] = _text(args.get("path"))
         if atype == "change_agent_state":
-            row["agent_state"] = _text(args.get("agent_state"))
+            row["agent_state"] = _shared(_text(args.get("agent_state")))
         hidden = args.get("hidden")
     elif "observation" in payload:
         row["kind"] = "observation"
-        row["type"] = _str_field(payload, "observation", errors)
+        row["type"] = _shared(_str_field(payload, "observation", errors))
         row["content"] = _str_field(payload, "content", errors)
         extras = _dict_field(payload, "extras", errors)
         if row["type"] == "agent_state_changed":
-            row["agent_state"] = _text(extras.get("agent_state"))
+            row["agent_state"] = _shared(_text(extras.get("agent_state")))
         metadata = extras.get("metadata")
         if isinstance(metadata, dict):
             code = metadata.get("exit_code")
@@ -194,6 +204,9 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
         hidden = None
 
     row["hidden"] = hidden if isinstance(hidden, bool) else None
+    message = row["message"]
+    if message is not None and message == row.get("content"):
+        row["message"] = row["content"]  # a message action repeats its text: keep one string
     _fill_metadata(row, payload)
     if errors:
         row["parse_error"] = "; ".join(errors)
@@ -207,10 +220,10 @@ def _fill_metadata(row: dict[str, Any], payload: dict) -> None:
     tcm = payload.get("tool_call_metadata")
     if isinstance(tcm, dict):
         row["tool_call_id"] = _text(tcm.get("tool_call_id"))
-        row["tool"] = _text(tcm.get("function_name"))
+        row["tool"] = _shared(_text(tcm.get("function_name")))
         response = tcm.get("model_response")
         if isinstance(response, dict):
-            row["model"] = _text(response.get("model"))
+            row["model"] = _shared(_text(response.get("model")))
     metrics = payload.get("llm_metrics")
     if isinstance(metrics, dict):
         cost = metrics.get("accumulated_cost")

@@ -2,7 +2,7 @@
 
 :func:`normalize_v1` is to V1 what :func:`ohnb.normalize.normalize_v0` is to V0: one payload, one row
 dict keyed by the columns of ``ohnb.schema.EVENT_COLUMNS``, never an exception. Unreadable payloads
-become rows of kind ``unknown`` with ``parse_error`` set and the payload kept in ``raw``.
+become rows of kind ``unknown`` with ``parse_error`` set and the payload's text kept in ``raw``.
 
 Where the shapes come from (OpenHands/software-agent-sdk, ``openhands-sdk/openhands/sdk/event/``, and
 the frames a real ``openhands-agent-server`` 1.58.2 sent, ``fixtures/captures/v1_real_server_*``):
@@ -60,7 +60,7 @@ An ActionEvent or ObservationEvent without its ``action`` / ``observation`` obje
 captures) keeps its kind, takes its type from the tool if named, and says so in ``parse_error``.
 
 The original V1 names are kept: ``v1_kind`` holds the event's ``kind`` (``ActionEvent``...), ``tool``
-the ``tool_name``, and ``raw`` the whole payload.
+the ``tool_name``, and ``raw`` the whole payload as JSON text (as for V0, see ``ohnb.normalize``).
 
 Column by column (V1):
 
@@ -116,6 +116,8 @@ from ohnb.diffs import edit_diff
 from ohnb.fields import first_text as _first_text
 from ohnb.fields import is_int as _is_int
 from ohnb.fields import is_number as _is_number
+from ohnb.fields import payload_text as _payload_text
+from ohnb.fields import shared as _shared
 from ohnb.fields import str_field as _str_field
 from ohnb.fields import text as _text
 from ohnb.schema import EVENT_COLUMNS
@@ -248,6 +250,7 @@ def normalize_v1(
     delivery: str | None = None,
     attempt: int | None = None,
     conversation_id: str | None = None,
+    raw: str | None = None,
 ) -> dict[str, Any]:
     """Turn one V1 event (a decoded WebSocket frame, REST item or stored event) into a row dict.
 
@@ -257,6 +260,8 @@ def normalize_v1(
         delivery: ``"replay"``, ``"live"`` or ``"stored"``.
         attempt: the 1-based connection attempt that delivered it.
         conversation_id: copied into the row.
+        raw: the payload's text as received (a transport's frame or packet slice), kept in the
+            ``raw`` column; None: the text is made from ``payload`` (``ohnb.fields.payload_text``).
 
     Returns:
         A dict with every key of ``ohnb.schema.EVENT_COLUMNS``. Never raises.
@@ -267,7 +272,7 @@ def normalize_v1(
         received_at=received_at,
         delivery=delivery,
         attempt=attempt,
-        raw=payload,
+        raw=raw if raw is not None else _payload_text(payload),
     )
     try:
         _fill(row, payload)
@@ -294,7 +299,7 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
         else:
             errors.append(f"kind is {type(kind).__name__}, not a string")
             kind = None
-    row["v1_kind"] = kind
+    row["v1_kind"] = kind = _shared(kind)
     event_id = payload.get("id")
     if isinstance(event_id, str):
         row["event_id"] = event_id or None
@@ -302,9 +307,9 @@ def _fill(row: dict[str, Any], payload: Any) -> None:
         errors.append(f"id is {type(event_id).__name__}, not a string")
         row["event_id"] = str(event_id) if not isinstance(event_id, (dict, list)) else None
     row["timestamp"] = _str_field(payload, "timestamp", errors)
-    row["source"] = _str_field(payload, "source", errors)
+    row["source"] = _shared(_str_field(payload, "source", errors))
     row["tool_call_id"] = _str_field(payload, "tool_call_id", errors)
-    row["tool"] = _str_field(payload, "tool_name", errors)
+    row["tool"] = _shared(_str_field(payload, "tool_name", errors))
     action_id = payload.get("action_id")
     if action_id is not None:
         row["cause_id"] = _text(action_id)

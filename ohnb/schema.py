@@ -8,6 +8,8 @@ values of the enums come from OpenHands 0.62.0: ``openhands/core/schema/action.p
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 #: Event kinds (column ``kind``).
@@ -71,7 +73,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "delivery": "string",
     "attempt": "Int64",
     "parse_error": "string",
-    "raw": "object",
+    "raw": "string",
 }
 
 #: Attempt columns and dtypes (one row per connection attempt). Times are UTC.
@@ -102,6 +104,36 @@ STRING = pd.StringDtype("python")
 
 def _dtype(dtype: str):
     return STRING if dtype == "string" else dtype
+
+
+def payloads(frame: pd.DataFrame | pd.Series) -> pd.Series:
+    """The ``raw`` column decoded: each row's payload as the JSON value it holds (a dict per event).
+
+    Args:
+        frame: an events frame (its ``raw`` column is read) or the ``raw`` Series itself.
+
+    Returns:
+        An object Series with the frame's index (name ``payload``). A ``raw`` text that is not JSON
+        (a broken frame or packet kept as an ``unknown`` row) is given as the text itself; a missing
+        ``raw`` as None.
+
+    Raises:
+        KeyError: ``frame`` is a DataFrame without a ``raw`` column.
+    """
+    import json
+
+    texts = frame if isinstance(frame, pd.Series) else frame["raw"]
+    loads = json.loads
+
+    def decode(text: Any) -> Any:
+        if not isinstance(text, str):
+            return None
+        try:
+            return loads(text)
+        except ValueError:
+            return text
+
+    return pd.Series([decode(t) for t in texts.tolist()], index=texts.index, dtype=object, name="payload")
 
 
 def empty_frame(columns: dict[str, str]) -> pd.DataFrame:

@@ -570,6 +570,7 @@ async def test_an_undecodable_packet_becomes_a_visible_row_not_a_silent_loss():
         await conv.close()
     row = conv.log.rows[-1]
     assert row["kind"] == "unknown"
-    assert row["raw"]["event"] == "undecodable packet"
-    assert "JSONDecodeError" in row["raw"]["args"][1]
+    payload = json.loads(row["raw"])
+    assert payload["event"] == "undecodable packet"
+    assert "JSONDecodeError" in payload["args"][1]
     assert conv.connection_state == "CLOSED" and conv.attempts["outcome"].tolist() == ["connected"]

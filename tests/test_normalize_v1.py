@@ -108,7 +108,7 @@ def test_every_fixture_event_maps_as_the_table_says(name, events):
         assert row["tool"] == event.get("tool_name")
         assert row["tool_call_id"] == event.get("tool_call_id")
         assert row["timestamp"] == event["timestamp"] and row["source"] == event["source"]
-        assert row["raw"] is event
+        assert json.loads(row["raw"]) == event
     frame = frame_from_rows(rows, EVENT_COLUMNS)
     assert list(frame.columns) == list(EVENT_COLUMNS)
     assert frame["timestamp"].notna().all()
@@ -298,7 +298,7 @@ def test_details_of_synthetic_kinds():
 def test_unreadable_payloads_are_kept_with_a_reason(payload, reason):
     row = normalize_v1(payload, delivery="live", attempt=2, received_at=1.5, conversation_id="c")
     assert reason in row["parse_error"]
-    assert row["raw"] is payload
+    assert json.loads(row["raw"]) == payload
     assert (row["delivery"], row["attempt"], row["received_at"], row["conversation_id"]) == ("live", 2, 1.5, "c")
     assert row["kind"] in KINDS
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import ohnb
@@ -44,7 +46,7 @@ async def test_records_a_v1_conversation_exactly_once_with_auto_detection():
     # every stored event, plus the unstored snapshots the server sent (full_state)
     assert stored_ids(server) <= set(ids)
     extra = set(ids) - stored_ids(server)
-    assert all(r["raw"].get("key") == "full_state" for r in conv.log.rows if r.get("event_id") in extra)
+    assert all(json.loads(r["raw"]).get("key") == "full_state" for r in conv.log.rows if r.get("event_id") in extra)
     events = conv.events
     assert events["id"].isna().all() and events["event_id"].notna().any()
     assert {"replay", "live"} <= set(events["delivery"])

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ohnb.jsonio import loads
+
 #: File name endings read as JSON Lines.
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -41,7 +43,7 @@ def read_json_any(path: Path) -> tuple[str, Any]:
     if path.suffix.lower() not in JSONL_SUFFIXES:
         stripped = text.strip()
         try:
-            return "json", json.loads(stripped)
+            return "json", loads(stripped)
         except json.JSONDecodeError as exc:
             if not (stripped.startswith("{") and "\n" in stripped):
                 raise ValueError(f"{path}: not valid JSON ({exc})") from None
@@ -55,7 +57,6 @@ def parse_jsonl(path: Path, text: str) -> list[tuple[int, Any]]:
         ValueError: a line is not valid JSON, or there is none.
     """
     records: list[tuple[int, Any]] = []
-    loads = json.loads
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line or line.isspace():
             continue

@@ -30,12 +30,14 @@ class Handlers:
     """Callbacks a transport calls on the event loop's thread, in the order things arrived.
 
     Attributes:
-        on_event: one decoded event payload (anything: normally a dict).
+        on_event: one decoded event payload (anything: normally a dict), and the text it was
+            decoded from when the transport has it (``on_event(payload, text)``), which becomes the
+            row's ``raw``.
         on_open: the connection opened; for V0 the history replay is complete at this point.
         on_other: an unexpected message ``(name, args)``, kept as an unknown row.
     """
 
-    on_event: Callable[[Any], None]
+    on_event: Callable[..., None]
     on_open: Callable[[], None]
     on_other: Callable[[str, tuple], None]
 

@@ -16,19 +16,85 @@ reconnect loop lives in ``ohnb.conversation``; this class runs exactly one attem
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import socketio
 
 from ohnb.errors import NotConnected
+from ohnb.jsonio import loads as fast_loads
 from ohnb.log import EventLog
 from ohnb.normalize import normalize_v0
 from ohnb.transports.base import AttemptEnd, Handlers, scrub
 from ohnb.urls import ServerAddress
 
 logger = logging.getLogger("ohnb.transports.v0")
+
+_EVENT_HEAD = re.compile(r'\[\s*"oh_event"\s*,\s*')
+_EVENT_TAIL = re.compile(r"\s*\]\s*\Z")
+_DECODER = json.JSONDecoder()
+
+
+class _Received:
+    """An ``oh_event`` argument as decoded by :class:`_Packet`, with the text it was decoded from."""
+
+    __slots__ = ("payload", "text")
+
+    def __init__(self, payload: Any, text: str) -> None:
+        self.payload = payload
+        self.text = text
+
+
+class _TextKeepingJSON:
+    """The ``json`` module of :class:`_Packet`: the standard one, except that ``loads`` of an event
+    packet's data with one argument, ``["oh_event",<payload>]``, gives ``["oh_event", _Received]``.
+
+    The payload's slice of the packet becomes the row's ``raw``; the decoded payload is dropped once
+    normalized. The slice is decoded by ``ohnb.jsonio.loads`` (orjson). Anything else decodes as
+    ``json.loads`` would.
+    """
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, str) and not kwargs:
+            head = _EVENT_HEAD.match(data)
+            if head is not None:
+                # The usual packet: the payload runs from after the name to the closing bracket.
+                stop = len(data.rstrip()) - 1
+                if data[stop] == "]":
+                    text = data[head.end() : stop].rstrip()
+                    try:
+                        return ["oh_event", _Received(fast_loads(text), text)]
+                    except ValueError:
+                        pass  # several arguments, or broken: find the payload's end exactly
+                try:
+                    payload, end = _DECODER.raw_decode(data, head.end())
+                except ValueError:
+                    pass  # json.loads below raises the error python-socketio expects
+                else:
+                    if _EVENT_TAIL.match(data, end):
+                        return ["oh_event", _Received(payload, data[head.end() : end])]
+        return json.loads(data, **kwargs)
+
+
+class _Packet(socketio.packet.Packet):
+    """python-socketio's packet with :class:`_TextKeepingJSON` (set on this subclass only: the
+    ``json=`` argument of ``AsyncClient`` would replace the module of every ``Packet`` in the process).
+    """
+
+    json = _TextKeepingJSON
+
+    def decode(self, encoded_packet: Any) -> int:
+        attachments = super().decode(encoded_packet)
+        if attachments and isinstance(self.data, list):
+            # Binary placeholders must stay reachable for python-socketio to fill them in.
+            self.data = [d.payload if isinstance(d, _Received) else d for d in self.data]
+        return attachments
 
 
 class V0Transport:
@@ -84,6 +150,7 @@ class V0Transport:
         sio = socketio.AsyncClient(
             reconnection=False,
             handle_sigint=False,
+            serializer=_Packet,
             logger=False,
             engineio_logger=False,
             request_timeout=self.connect_timeout,
@@ -99,7 +166,10 @@ class V0Transport:
         def on_event(data: Any = None, *extra: Any) -> None:
             # Synchronous on purpose: engine.io runs each message in its own task, and order holds
             # only while a handler stores its event before any await.
-            handlers.on_event(data if not extra else [data, *extra])
+            if isinstance(data, _Received) and not extra:
+                handlers.on_event(data.payload, data.text)
+            else:
+                handlers.on_event(data if not extra else [data, *extra])
             progress.set()
 
         def on_connect() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,6 +30,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from ohnb.errors import NotConnected
+from ohnb.jsonio import loads
 from ohnb.log import EventLog
 from ohnb.normalize_v1 import normalize_v1
 from ohnb.transports.base import AttemptEnd, Handlers, scrub
@@ -164,39 +164,24 @@ class V1Transport:
             if self._key:
                 await ws.send_json({"type": "auth", "session_api_key": self._key})
             opened = False
-            # Stored events this attempt has seen, by id -> timestamp. The server's connect-time
-            # snapshot (a fresh, unstored full_state) marks "now": history is what is older.
-            seen: dict[str, str] = {}
-            snapshot: list[str] = []
+            tally = _HistoryTally()
             progress = asyncio.Event()
 
-            def note(payload: Any) -> None:
-                if not isinstance(payload, dict):
-                    return
-                event_id, stamp = payload.get("id"), payload.get("timestamp")
-                if not (isinstance(event_id, str) and isinstance(stamp, str)):
-                    return
-                if payload.get("key") == "full_state":
-                    if not snapshot:
-                        snapshot.append(stamp)
-                else:
-                    seen[event_id] = stamp
-
-            def on_frame(payload: Any) -> None:
-                handlers.on_event(payload)
+            def on_frame(payload: Any, text: str | None = None) -> None:
+                handlers.on_event(payload, text)
                 if opened:
                     self._advance(payload)
                 else:
-                    note(payload)
+                    tally.note(payload)
                     progress.set()
 
             def on_page_item(payload: Any) -> None:
                 handlers.on_event(payload)
-                note(payload)
+                tally.note(payload)
 
             reader = asyncio.ensure_future(self._read(ws, on_frame))
             try:
-                complete = await self._history_check(session, after_timestamp, seen, snapshot, progress, reader)
+                complete = await self._history_check(session, after_timestamp, tally, progress, reader)
                 if isinstance(complete, AttemptEnd):
                     return complete
                 if not complete and not reader.done():
@@ -205,9 +190,8 @@ class V1Transport:
                         return repaired
                 if not reader.done():
                     opened = True
-                    history = [t for t in seen.values() if not snapshot or t < snapshot[0]]
-                    if history:
-                        self._advance({"timestamp": max(history)})
+                    if tally.newest is not None:
+                        self._advance({"timestamp": tally.newest})
                     handlers.on_open()
                 await asyncio.shield(reader)
             except asyncio.CancelledError:
@@ -236,10 +220,12 @@ class V1Transport:
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT:
                 try:
-                    payload: Any = json.loads(message.data)
+                    payload: Any = loads(message.data)
                 except ValueError:
                     payload = message.data  # kept as an unknown row with its parse error
-                on_event(payload)
+                # The frame text becomes the row's raw: the decoded payload is dropped after
+                # normalizing, so the log holds strings, which the cyclic GC does not scan.
+                on_event(payload, message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:
                 on_event(bytes(message.data))
             elif message.type == aiohttp.WSMsgType.ERROR:
@@ -249,8 +235,7 @@ class V1Transport:
         self,
         session: aiohttp.ClientSession,
         after_timestamp: str | None,
-        seen: dict[str, str],
-        snapshot: list[str],
+        tally: _HistoryTally,
         progress: asyncio.Event,
         reader: asyncio.Future,
     ) -> AttemptEnd | bool:
@@ -263,16 +248,15 @@ class V1Transport:
         for :attr:`QUIET` seconds. False means "page the REST history to repair gaps" (also when no
         snapshot came); an AttemptEnd means the server refused (401/403: key, 404: conversation).
         """
-        while not snapshot and not reader.done():
+        while tally.snapshot is None and not reader.done():
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), self.QUIET)
             except asyncio.TimeoutError:
                 return False
-        if not snapshot:
+        if tally.snapshot is None:
             return False
-        now = snapshot[0]
-        params = {"timestamp__lt": now}
+        params = {"timestamp__lt": tally.snapshot}
         if after_timestamp:
             params["timestamp__gte"] = after_timestamp
         answer = await self._get_json(session, "/events/count", params)
@@ -281,16 +265,13 @@ class V1Transport:
         if not isinstance(answer, int) or isinstance(answer, bool):
             return False  # no usable count: repair from REST
 
-        def history_seen() -> int:
-            return sum(1 for stamp in seen.values() if stamp < now)
-
-        while history_seen() < answer and not reader.done():
+        while tally.history < answer and not reader.done():
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), self.QUIET)
             except asyncio.TimeoutError:
                 return False  # the resend stopped short: repair from REST
-        return history_seen() >= answer
+        return tally.history >= answer
 
     async def _repair(
         self,
@@ -373,6 +354,49 @@ class V1Transport:
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
+
+
+class _HistoryTally:
+    """What one attempt has seen of the stored history, kept up to date frame by frame (O(1) each).
+
+    The server's connect-time snapshot (sockets.py sends a fresh, unstored ``full_state`` first)
+    marks "now": the history is the stored events older than it. Live events can arrive before the
+    snapshot, so the count is settled when the snapshot comes and then kept current.
+
+    Attributes:
+        snapshot: the snapshot's timestamp, None until it came.
+        history: distinct stored events seen that are older than the snapshot.
+        newest: the newest of their timestamps (all seen events' before the snapshot came).
+    """
+
+    __slots__ = ("_seen", "history", "newest", "snapshot")
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self.snapshot: str | None = None
+        self.history = 0
+        self.newest: str | None = None
+
+    def note(self, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            return
+        event_id, stamp = payload.get("id"), payload.get("timestamp")
+        if not (isinstance(event_id, str) and isinstance(stamp, str)):
+            return
+        if payload.get("key") == "full_state":
+            if self.snapshot is None:
+                self.snapshot = stamp
+                older = [t for t in self._seen.values() if t < stamp]
+                self.history = len(older)
+                self.newest = max(older, default=None)
+            return
+        if event_id in self._seen:
+            return
+        self._seen[event_id] = stamp
+        if self.snapshot is None or stamp < self.snapshot:
+            self.history += self.snapshot is not None
+            if self.newest is None or stamp > self.newest:
+                self.newest = stamp
 
 
 def _close_reason(code: int | None, error: BaseException | None) -> str:

@@ -246,7 +246,7 @@ async def test_stored_conversation_replayed(v0: Any, fixtures_dir: Path, fixture
     assert [e.get("id") for e in raw] == ids(expected)
     # ohnb holds exactly that, in that order, each payload as received
     assert replay["id"].tolist() == ids(expected)
-    assert [r for r in replay["raw"]] == raw
+    assert [r for r in ohnb.payloads(replay)] == raw
     assert replay["id"].is_unique
     assert not replay["type"].isin(["null"]).any()
     assert not (eq(replay["kind"], "action") & eq(replay["type"], "recall")).any()
@@ -283,7 +283,7 @@ async def test_stored_conversation_replayed(v0: Any, fixtures_dir: Path, fixture
         zip(replay["id"], replay["type"], strict=True)
     )
     embedded_differences = summarize_differences(
-        zip(list(ereplay["raw"]), list(replay["raw"]), strict=True)
+        zip(list(ohnb.payloads(ereplay)), list(ohnb.payloads(replay)), strict=True)
     )
     print(f"payload keys that differ, embedded vs real replay: {embedded_differences or 'none'}")
     stored_after = v0.stored_events(ours)
@@ -336,7 +336,7 @@ async def test_live_message_round_trip(v0: Any) -> None:
 
     message = frame[eq(frame["type"], "message") & eq(frame["source"], "user")]
     assert len(message) == 1 and message["delivery"].iloc[0] == "live"
-    assert message["raw"].iloc[0]["args"]["content"] == text
+    assert ohnb.payloads(message).iloc[0]["args"]["content"] == text
     event_states = frame.loc[frame["type"] == "agent_state_changed", "agent_state"].tolist()
     print(f"agent_state_changed events: {event_states}")
     assert event_states[-1] == "error"
@@ -357,7 +357,7 @@ async def test_live_message_round_trip(v0: Any) -> None:
     assert all(not sent_live(e) for e in missing)
     by_id = {e["id"]: e for e in stored}
     live_vs_stored = summarize_differences(
-        (row, by_id[row["id"]]) for row in held["raw"]
+        (row, by_id[row["id"]]) for row in ohnb.payloads(held)
     )
     print(f"payload keys that differ, live copy vs stored file: {live_vs_stored or 'none'}")
 
@@ -495,7 +495,7 @@ async def test_sigkill_and_restart_mid_stream(start_v0: Callable[..., Any]) -> N
     print(f"stored but not held (never sent by the server): {missing}")
     by_id = {e["id"]: e for e in stored}
     print("payload keys that differ, ohnb's copy vs stored file: "
-          f"{summarize_differences((r, by_id[r['id']]) for r in held['raw']) or 'none'}")
+          f"{summarize_differences((r, by_id[r['id']]) for r in ohnb.payloads(held)) or 'none'}")
     ticks = held[eq(held["type"], "run") & eq(held["kind"], "observation")]
     print(f"run observations held: {len(ticks)}; empty outputs: {(ticks['content'].fillna('') == '').sum()}")
 

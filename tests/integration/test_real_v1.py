@@ -179,7 +179,7 @@ def check_exactly_once(frame: pd.DataFrame, server: Any, conversation_id: str, l
     assert len(held_ids) == len(rest_ids)
 
     by_id = {e["id"]: e for e in rest}
-    differing = [eid for eid, raw in zip(held["event_id"], held["raw"], strict=True) if raw != by_id[eid]]
+    differing = [eid for eid, raw in zip(held["event_id"], ohnb.payloads(held), strict=True) if raw != by_id[eid]]
     assert not differing, f"{label}: payloads differ from REST for {differing[:5]}"
     same_order = held_ids == rest_ids
     inversions = sum(1 for a, b in zip(rest, rest[1:], strict=False) if b["timestamp"] < a["timestamp"])
@@ -344,7 +344,7 @@ async def test_record_a_live_run(v1: Any, mock_llm: Any) -> None:
     assert len(attempts) == 1 and conv.reconnects == 0
     message = frame[eq(frame["v1_kind"], "MessageEvent") & eq(frame["source"], "user")]
     assert message["content"].tolist()[0] == text
-    assert message["raw"].iloc[0]["llm_message"]["role"] == "user"
+    assert ohnb.payloads(message).iloc[0]["llm_message"]["role"] == "user"
     assert runs(frame, "action") == 3 and runs(frame, "observation") == 3
     ticks = frame[eq(frame["type"], "run") & eq(frame["kind"], "observation")]
     assert all("ohnb-tick-" in content for content in ticks["content"])
@@ -383,7 +383,7 @@ async def test_reconnect_resumes_since(v1: Any, mock_llm: Any) -> None:
         reopen_s = time.monotonic() - dropped
         frame_at_drop = conv.events
         first = frame_at_drop[eq(frame_at_drop["attempt"], 1) & ~is_snapshot(frame_at_drop)]
-        newest_held = max(raw["timestamp"] for raw in first["raw"])
+        newest_held = max(raw["timestamp"] for raw in ohnb.payloads(first))
 
         # live on the new connection: more commands, then pause and resume over REST
         runs_at_reopen = runs(conv.events)
@@ -546,7 +546,7 @@ async def test_signal_and_restart_mid_run(start_v1: Callable[..., Any], mock_llm
     restart_rows = frame[eq(frame["attempt"], reconnect_attempt) & ~frame["event_id"].isin(ids(stored_at_exit))]
     print("written by the restarted server: " + str([
         (r["v1_kind"], r["type"], r["agent_state"], r["delivery"]) for _, r in restart_rows.iterrows()][:6]))
-    for raw in frame["raw"]:
+    for raw in ohnb.payloads(frame):
         if raw.get("kind") in ("PauseEvent", "InterruptEvent", "AgentErrorEvent"):
             print(f"{raw['kind']}: {json.dumps(raw)}")
 
@@ -560,7 +560,7 @@ async def test_signal_and_restart_mid_run(start_v1: Callable[..., Any], mock_llm
     assert len(failed) >= 2 and (failed["outcome"] == "transport_error").all()
     resume_point = attempts.iloc[1]["resumed_after"]
     first = frame[eq(frame["attempt"], 1) & ~is_snapshot(frame)]
-    assert resume_point == max(raw["timestamp"] for raw in first["raw"])
+    assert resume_point == max(raw["timestamp"] for raw in ohnb.payloads(first))
     assert (attempts.iloc[1:]["resumed_after"] == resume_point).all()
     assert pd.notna(resumed["connected_at"]) and resumed["attempt"] == reconnect_attempt
     for n, delay in enumerate(attempts.iloc[1:]["delay_s"], start=1):  # full jitter ceilings
