@@ -13,7 +13,7 @@ events (default 100,000). Two comparisons, each repeated ``--repeat`` times (bes
 Memory: the peak of Python allocations during the step (``tracemalloc``, measured in a separate run
 so it does not slow the timed one) and the resulting frame's ``memory_usage(deep=True)``.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_load.py [--events 100000] [--repeat 3]``.
+Run: ``python benchmarks/bench_load.py [--events 100000] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from typing import Any
 
 import pandas as pd
 
-import ohnb
-from ohnb.loader import frame_from_events
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ohnb  # noqa: E402
+from ohnb.loader import frame_from_events  # noqa: E402
 
 FIXTURES = Path(os.environ.get("OHNB_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 

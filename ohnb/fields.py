@@ -10,6 +10,8 @@ import json
 import sys
 from typing import Any
 
+import orjson
+
 
 def is_int(value: Any) -> bool:
     """A JSON integer (``bool`` is not one)."""
@@ -41,12 +43,19 @@ def text(value: Any) -> str | None:
 def payload_text(payload: Any) -> str:
     """The ``raw`` text of a payload that arrived decoded (stored files, REST pages, client notes).
 
-    JSON values are encoded with ``json.dumps`` (``ensure_ascii=False``; what JSON cannot hold, such
-    as bytes inside a list, via ``repr``); bytes are decoded as UTF-8 with ``backslashreplace``.
-    Transports that hold the text as received pass it to the normalizers instead. Never raises.
+    JSON values are encoded by orjson (about four times faster than ``json.dumps``, which matters
+    when ``ohnb.load`` reads 100,000 events); what orjson refuses (integers beyond 64 bits, non-string
+    keys, values JSON cannot hold, such as bytes inside a list) by ``json.dumps``, with ``repr`` for
+    the rest. NaN and ±Infinity, which JSON does not have, become ``null`` (orjson's rule; ``NaN`` and
+    ``Infinity`` where ``json.dumps`` encodes); the typed columns still hold them. Bytes are decoded as UTF-8 with ``backslashreplace``. Transports that
+    hold the text as received pass it to the normalizers instead. Never raises.
     """
     if isinstance(payload, (bytes, bytearray)):
         return bytes(payload).decode("utf-8", "backslashreplace")
+    try:
+        return orjson.dumps(payload).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        pass
     try:
         return json.dumps(payload, ensure_ascii=False, default=repr)
     except (TypeError, ValueError, RecursionError):
