@@ -401,6 +401,9 @@ class V1ReplayServer(ReplayServerBase):
             )
         self._store: list[dict[str, Any]] = []
         self._ids: set[str] = set()
+        #: id -> position in ``_store``: a resend or search page starts at its ``page_id`` at once
+        #: (a scan per page made a 100,000-event resend quadratic).
+        self._positions: dict[str, int] = {}
         self._leaf: str | None = None
         self._last_ts: datetime | None = None
         self._created = parse_ts(all_events[0].get("timestamp")) if all_events else None
@@ -717,6 +720,7 @@ class V1ReplayServer(ReplayServerBase):
         eid = ev.get("id")
         if isinstance(eid, str):
             self._ids.add(eid)
+            self._positions[eid] = len(self._store) - 1
         if ev.get("kind") != "ConversationStateUpdateEvent" and isinstance(eid, str):
             self._leaf = eid
         ts = parse_ts(ev.get("timestamp"))
@@ -1420,11 +1424,9 @@ class V1ReplayServer(ReplayServerBase):
         """``search_events``: walk the log from ``page_id`` (inclusive; unknown -> the start) in
         log order (reversed for TIMESTAMP_DESC), keep ``limit`` matches; ``next_page_id`` is the
         id of the next match."""
-        store = list(self._store)
+        store = self._store  # read in one go, on the server's loop: no append can come in between
         total = len(store)
-        start = None
-        if page_id:
-            start = next((i for i, ev in enumerate(store) if ev.get("id") == page_id), None)
+        start = self._positions.get(page_id) if page_id else None
         if start is None:
             start = total - 1 if reverse else 0
         indices = range(start, -1, -1) if reverse else range(start, total)
