@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ohnb import analysis
+from ohnb import analysis, schema
 
 __all__ = ["OhnbAccessor"]
 
@@ -37,9 +37,7 @@ class OhnbAccessor:
 
     def payloads(self) -> pd.Series:
         """The ``raw`` column decoded, one payload per row (``ohnb.payloads``)."""
-        from ohnb.schema import payloads
-
-        return payloads(self._df)
+        return schema.payloads(self._df)
 
     def event_type_counts(self, by: Sequence[str] = ("kind", "type")) -> pd.DataFrame:
         """Counts by kind / type (``ohnb.analysis.event_type_counts``)."""

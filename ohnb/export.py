@@ -362,10 +362,11 @@ def records_frame(records: Iterable[Any], *, where: str) -> pd.DataFrame:
         return empty_frame(EVENT_COLUMNS)
     schema = EVENT_COLUMNS if rows[0].keys() >= _EVENT_MARK else ATTEMPT_COLUMNS
     if schema is EVENT_COLUMNS:
-        for row in rows:
-            raw = row.get("raw")
-            if raw is not None and not isinstance(raw, str):
-                row["raw"] = payload_text(raw)  # written before raw was text: embedded as JSON
+        # files written before raw was text embed it as JSON: back to text (the caller's dicts untouched)
+        rows = [
+            {**row, "raw": payload_text(row["raw"])} if row.get("raw") is not None and not isinstance(row["raw"], str) else row
+            for row in rows
+        ]
     frame = frame_from_rows(rows, schema)
     extra = [k for k in rows[0] if k not in schema]
     for name in extra:

@@ -8,6 +8,7 @@ values of the enums come from OpenHands 0.62.0: ``openhands/core/schema/action.p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -120,8 +121,6 @@ def payloads(frame: pd.DataFrame | pd.Series) -> pd.Series:
     Raises:
         KeyError: ``frame`` is a DataFrame without a ``raw`` column.
     """
-    import json
-
     texts = frame if isinstance(frame, pd.Series) else frame["raw"]
     loads = json.loads
 

@@ -106,3 +106,21 @@ async def test_live_frames_before_the_resend_do_not_complete_the_history():
     # attempt 2 never got its history: it must not have opened, nor moved the resume point
     assert attempts.loc[1, "outcome"] == "transport_error"
     assert attempts.loc[2, "resumed_after"] == attempts.loc[1, "resumed_after"]
+
+
+def test_the_history_tally_counts_each_stored_event_older_than_the_snapshot_once():
+    from ohnb.transports.v1_websocket import _HistoryTally
+
+    tally = _HistoryTally()
+    ev = lambda i, t: {"id": f"e{i}", "timestamp": t, "kind": "MessageEvent"}  # noqa: E731
+    tally.note(ev(9, "2026-01-01T00:00:09"))  # a live frame that overtook the snapshot
+    tally.note(ev(1, "2026-01-01T00:00:01"))
+    assert (tally.snapshot, tally.history, tally.newest) == (None, 0, "2026-01-01T00:00:09")
+    tally.note({"id": "s", "timestamp": "2026-01-01T00:00:05", "kind": "ConversationStateUpdateEvent", "key": "full_state"})
+    assert (tally.history, tally.newest) == (1, "2026-01-01T00:00:01")  # e9 is newer: live, not history
+    tally.note(ev(2, "2026-01-01T00:00:02"))
+    tally.note(ev(2, "2026-01-01T00:00:02"))  # the same id again: counted once
+    tally.note(ev(8, "2026-01-01T00:00:08"))  # live after the snapshot
+    tally.note({"id": "s2", "timestamp": "2026-01-01T00:00:03", "key": "full_state"})  # a later snapshot: ignored
+    tally.note(["not", "an", "event"])
+    assert (tally.snapshot, tally.history, tally.newest) == ("2026-01-01T00:00:05", 2, "2026-01-01T00:00:02")

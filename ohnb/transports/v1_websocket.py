@@ -393,10 +393,12 @@ class _HistoryTally:
         if event_id in self._seen:
             return
         self._seen[event_id] = stamp
-        if self.snapshot is None or stamp < self.snapshot:
-            self.history += self.snapshot is not None
-            if self.newest is None or stamp > self.newest:
-                self.newest = stamp
+        if self.snapshot is not None:
+            if stamp >= self.snapshot:
+                return  # live, not history
+            self.history += 1
+        if self.newest is None or stamp > self.newest:
+            self.newest = stamp
 
 
 def _close_reason(code: int | None, error: BaseException | None) -> str:
