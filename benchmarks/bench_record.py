@@ -10,8 +10,8 @@ replay; rounds alternate between:
   on until ``history_complete()``, then the DataFrame is built once (``conv.events``) and counted.
 
 Printed: events/s of each round, the median of each client, and their ratio (target: ohnb >= 0.95x the
-bare client); then one extra ohnb round under ``tracemalloc`` giving the peak Python memory per event
-against the events' mean JSON size (target <= 2x).
+bare client); then one extra round of each under ``tracemalloc`` and a proxy Arrow memory pool, giving ohnb's peak
+memory per event (Python objects plus Arrow buffers) against the events' mean JSON size (target <= 2x).
 
 Run: ``python benchmarks/bench_record.py [--events 20000] [--rounds 5] [--bare-orjson] [--gc-off]``
 (``--bare-orjson``: the bare client decodes with orjson, the parser ohnb uses, instead of the standard
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import types
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import socketio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _compare import add_arguments, compare  # noqa: E402
+from _compare import PeakMemory, add_arguments, compare, print_memory  # noqa: E402
 
 import ohnb  # noqa: E402
 from ohnb.servers.v0 import replay_action  # noqa: E402
@@ -134,21 +133,17 @@ async def ohnb_round(url: str, n: int) -> tuple[float, float]:
     return n / recorded, n / with_frame
 
 
-async def memory_round(url: str, n: int) -> tuple[int, int]:
-    """Peak traced memory (bytes) of (a bare client's round, an ohnb round with its DataFrame)."""
-    tracemalloc.start()
-    await bare_round(url, n)
-    _, bare_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    tracemalloc.start()
-    conv = ohnb.connect(url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
-    await conv.history_complete(timeout=120)
-    frame = conv.events
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+async def memory_round(url: str, n: int) -> tuple[PeakMemory, PeakMemory]:
+    """Peak memory of (a bare client's round, an ohnb round with its DataFrame)."""
+    with PeakMemory() as bare:
+        await bare_round(url, n)
+    with PeakMemory() as mine:
+        conv = ohnb.connect(url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
+        await conv.history_complete(timeout=120)
+        frame = conv.events
     await conv.close()
     assert len(frame) == n
-    return bare_peak, peak
+    return bare, mine
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -168,18 +163,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 bare_name="bare python-socketio client",
                 what=f"{args.events} events ({json_bytes / 1e6:.1f} MB JSON)",
             )
-            bare_peak, peak = await memory_round(url, args.events)
-            per_event = peak / args.events
-            mean_json = json_bytes / args.events
-            print(
-                f"  peak memory per event (ohnb):      {per_event:8.0f} B vs {mean_json:.0f} B of JSON "
-                f"= {per_event / mean_json:.2f}x (target <= 2x)"
-            )
-            print(
-                f"  of which a bare client's buffers:  {bare_peak / args.events:8.0f} B per event "
-                f"(what the transport holds in flight; ohnb holds the rest: "
-                f"{(peak - bare_peak) / args.events / mean_json:.2f}x the JSON)"
-            )
+            bare, mine = await memory_round(url, args.events)
+            print_memory(bare, mine, args.events, json_bytes / args.events)
         finally:
             server.terminate()
             server.wait(10)

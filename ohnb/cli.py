@@ -925,7 +925,7 @@ def _ids_sent(server) -> set[int]:
 
 
 def _held(conv) -> set[int]:
-    return {r["id"] for r in conv.log.rows if isinstance(r.get("id"), int)}
+    return {n for n in conv.log.column("id") if isinstance(n, int)}
 
 
 def _demo_report(conv, server, output: Path) -> None:

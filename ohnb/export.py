@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ohnb.fields import payload_text
-from ohnb.schema import ATTEMPT_COLUMNS, EVENT_COLUMNS, empty_frame, frame_from_rows
+from ohnb.schema import ATTEMPT_COLUMNS, EVENT_COLUMNS, STRING, empty_frame, frame_from_rows
 
 __all__ = ["is_ohnb_dataset", "is_ohnb_records", "read_export", "save", "to_parquet"]
 
@@ -68,7 +68,9 @@ def _dtype_from_spec(spec: str) -> Any:
         if spec.startswith(base + "[") and spec.endswith("]"):
             storage = spec[len(base) + 1 : -1]
             if base == "string":
-                return pd.StringDtype(storage)
+                # the storage is how a pandas version kept the text, not part of the data: files
+                # written while ohnb's frames used "python" storage read back as today's frames
+                return STRING
             try:
                 return pd.StringDtype(storage, na_value=np.nan)
             except TypeError:  # pandas < 2.3 has no NaN-variant string dtype

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 #: Event kinds (column ``kind``).
 KINDS = ("action", "observation", "status", "error", "unknown")
@@ -97,10 +98,20 @@ ATTEMPT_COLUMNS: dict[str, str] = {
 _TIME_COLUMNS = {"timestamp", "received_at", "started_at", "connected_at", "ended_at"}
 
 
-#: ``string`` columns hold Python ``str`` objects (pandas' "python" storage): the strings are shared
-#: with the row dicts and the ``raw`` payloads instead of being copied into Arrow buffers, which for a
-#: 20,000-event replay saves about a second and the memory of every message and output once more.
-STRING = pd.StringDtype("python")
+#: ``string`` columns are Arrow-backed (``string[pyarrow]``): text is kept once, as UTF-8, in Arrow
+#: buffers. An event log keeps its settled rows in Arrow record batches (see ``ohnb.log``), and its
+#: frames take those buffers without copying them. CPython stores a ``str`` holding one emoji at 4
+#: bytes per character, which made a terminal-heavy conversation's text cost 1.5x its UTF-8 size.
+STRING = pd.StringDtype("pyarrow")
+
+#: The Arrow type each column spec is stored as in a record batch (time columns: see :func:`arrow_column`).
+_ARROW_TYPES = {
+    "string": pa.large_string(),
+    "Int64": pa.int64(),
+    "Float64": pa.float64(),
+    "boolean": pa.bool_(),
+}
+_PANDAS_TYPES = {"string": STRING, "Int64": pd.Int64Dtype(), "Float64": pd.Float64Dtype(), "boolean": pd.BooleanDtype()}
 
 
 def _dtype(dtype: str):
@@ -146,43 +157,91 @@ def frame_from_rows(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     Time columns may hold ISO-8601 strings (parsed; unparseable ones become NaT), epoch seconds as
     floats (UTC columns), or None. Missing keys become missing values. Never raises on bad values of a
     row: a value that does not fit its dtype becomes missing (the ``raw`` column keeps the original).
+    ``object`` columns keep their values as they are; every other column goes through the same Arrow
+    conversion as :func:`batch_from_rows`, so a log's frames and a loader's agree value for value.
     """
     if not rows:
         return empty_frame(columns)
-    data = {name: [row.get(name) for row in rows] for name in columns}
     out = {}
     for name, dtype in columns.items():
-        values = data[name]
-        if name in _TIME_COLUMNS:
-            out[name] = _to_datetime(values, utc=dtype.endswith("UTC]"))
-        elif dtype == "object":
-            out[name] = pd.Series(values, dtype=object)
-        elif dtype == "Int64":
-            out[name] = _fast_or_clean(values, "Int64", _int64)
-        elif dtype == "Float64":
-            out[name] = _fast_or_clean(values, "Float64", _float)
-        elif dtype == "string":
-            out[name] = _fast_or_clean(values, STRING, _str)
+        values = [row.get(name) for row in rows]
+        if dtype in _ARROW_TYPES or name in _TIME_COLUMNS:
+            out[name] = column_from_arrow(arrow_column(values, name, dtype), name, dtype)
         else:
-            out[name] = pd.Series(values, dtype=dtype)
+            out[name] = pd.Series(values, dtype=_dtype(dtype))
     return pd.DataFrame(out)
 
 
-def _fast_or_clean(values: list, dtype, clean) -> pd.api.extensions.ExtensionArray:
-    """``values`` as a ``dtype`` array; when some value does not fit, each is cleaned first.
+def batch_from_rows(rows: list[dict], columns: dict[str, str]) -> pa.RecordBatch:
+    """Row dicts as one Arrow record batch with a column per entry of ``columns`` (in order).
 
-    Rows from the normalizers already hold the right Python types, so the fast path is the usual one.
+    The values are those :func:`frame_from_rows` would give, cleaned the same way; a time column keeps
+    its values as sent when they are all text (ISO-8601, parsed only by :func:`frame_from_batch`) or
+    all floats (epoch seconds), so ``batch.to_pylist()`` gives back rows equal to the ones put in
+    (plus None for keys a row did not have). Only Arrow-typed specs are allowed (no ``object``).
+
+    Raises:
+        ValueError: a column's dtype has no Arrow form.
     """
+    arrays = []
+    for name, dtype in columns.items():
+        if dtype not in _ARROW_TYPES and name not in _TIME_COLUMNS:
+            raise ValueError(f"column {name!r} of dtype {dtype!r} has no Arrow form")
+        arrays.append(arrow_column([row.get(name) for row in rows], name, dtype))
+    return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+def frame_from_batch(batch: pa.RecordBatch, columns: dict[str, str]) -> pd.DataFrame:
+    """A :func:`batch_from_rows` batch as a typed DataFrame (``string`` columns share its buffers)."""
+    return pd.DataFrame(
+        {name: column_from_arrow(batch.column(name), name, dtype) for name, dtype in columns.items()}
+    )
+
+
+def arrow_column(values: list, name: str, dtype: str) -> pa.Array:
+    """One column's Python values as an Arrow array of the column's storage type.
+
+    Values that do not fit (text in an integer column, an integer beyond 64 bits, a bool where a
+    number belongs) become null; NaN is null in every column, as pandas reads it. Time columns
+    (``timestamp``, ``received_at``, the attempts' times) stay text when every value is text or None,
+    float64 when every value is a float or None, and are parsed to Arrow timestamps otherwise.
+    """
+    if name in _TIME_COLUMNS:
+        utc = dtype.endswith("UTC]")
+        if all(v is None or type(v) is str for v in values):
+            return pa.array(values, type=pa.large_string())
+        if all(v is None or type(v) is float for v in values):
+            return pa.array(values, type=pa.float64(), from_pandas=True)
+        return pa.array(_to_datetime(values, utc=utc))
+    kind = _ARROW_TYPES[dtype]
+    if dtype in ("Int64", "Float64") and any(isinstance(v, bool) or (dtype == "Int64" and isinstance(v, float)) for v in values):
+        values = [_CLEAN[dtype](v) for v in values]  # pyarrow would take them silently
     try:
-        if dtype == "Int64" and any(isinstance(v, (bool, float)) for v in values):
-            raise TypeError("not integers")  # pandas would accept them silently
-        return pd.array(values, dtype=dtype)
-    except (TypeError, ValueError, OverflowError):
-        return pd.array([clean(v) for v in values], dtype=dtype)
+        return pa.array(values, type=kind, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return pa.array([_CLEAN[dtype](v) for v in values], type=kind, from_pandas=True)
+
+
+def column_from_arrow(array: pa.Array | pa.ChunkedArray, name: str, dtype: str):
+    """An :func:`arrow_column` array as the pandas array of ``dtype`` (no copy for text)."""
+    if name in _TIME_COLUMNS:
+        utc = dtype.endswith("UTC]")
+        if pa.types.is_timestamp(array.type):
+            return pd.Series(array.to_pandas(), dtype=dtype).array
+        return _to_datetime(array.to_pylist(), utc=utc).array
+    return _PANDAS_TYPES[dtype].__from_arrow__(array)
 
 
 def _str(value):
-    return value if value is None or isinstance(value, str) else str(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
+
+
+def _bool(value):
+    return value if isinstance(value, bool) else None
 
 
 def _int64(value):
@@ -246,3 +305,6 @@ def _parse_one(value: str, *, utc: bool):
     if utc:
         return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+_CLEAN = {"string": _str, "Int64": _int64, "Float64": _float, "boolean": _bool}

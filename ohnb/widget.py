@@ -384,13 +384,16 @@ class ConversationWidget(anywidget.AnyWidget):
         rows: list[list[Any]] = []
         chars = 0
         position = start
-        while position < end and len(rows) < self.chunk_rows:
-            row = project_row(self._rows[position], self.max_text)
-            rows.append(row)
-            position += 1
-            chars += 64 + sum(len(v) for v in row if isinstance(v, str))
-            if chars >= self.chunk_chars:
-                break
+        while position < end and len(rows) < self.chunk_rows and chars < self.chunk_chars:
+            # Read a block at a time: rows settled into Arrow are read back a slice at once.
+            block = self._rows[position : min(end, position + self.chunk_rows - len(rows), position + 256)]
+            for stored in block:
+                row = project_row(stored, self.max_text)
+                rows.append(row)
+                position += 1
+                chars += 64 + sum(len(v) for v in row if isinstance(v, str))
+                if chars >= self.chunk_chars:
+                    break
         return rows, position
 
     def _send_rows_message(self, start: int, rows: list[list[Any]], *, total: int) -> None:

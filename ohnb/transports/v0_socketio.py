@@ -289,7 +289,7 @@ class V0Transport:
         if top is None:
             return None
         floor = max(0, top - cls.RESUME_WINDOW)
-        held = {row["id"] for row in log.rows[-4 * cls.RESUME_WINDOW :] if row.get("id") is not None}
+        held = set(log.column("id", len(log) - 4 * cls.RESUME_WINDOW))
         for number in range(floor, top):
             if number not in held:
                 return number - 1
