@@ -10,7 +10,8 @@ events (default 100,000). Two comparisons, each repeated ``--repeat`` times (bes
 2. files -> DataFrame: ``ohnb.load(folder, dedupe=False)`` (find, parse, normalize; every row kept,
    as on the other side) versus ``json`` parsing of the same files plus ``pd.json_normalize``.
 
-Memory: the peak of Python allocations during the step (``tracemalloc``, measured in a separate run
+Memory: the peak of Python allocations plus Arrow buffers during the step (``tracemalloc`` and a proxy
+Arrow pool, ``_compare.PeakMemory``; measured in a separate run
 so it does not slow the timed one) and the resulting frame's ``memory_usage(deep=True)``.
 
 Run: ``python benchmarks/bench_load.py [--events 100000] [--repeat 3]``.
@@ -26,7 +27,6 @@ import shutil
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from typing import Any
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _compare import PeakMemory  # noqa: E402
 
 import ohnb  # noqa: E402
 from ohnb.loader import frame_from_events  # noqa: E402
@@ -109,13 +111,11 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def peak_mib(fn: Callable[[], Any]) -> float:
-    gc.collect()
-    tracemalloc.start()
-    result = fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    """Peak MiB of ``fn()``: Python allocations plus Arrow buffers (ohnb's text columns)."""
+    with PeakMemory() as peak:
+        result = fn()
     del result
-    return peak / 2**20
+    return peak.total / 2**20
 
 
 def frame_mib(frame: pd.DataFrame) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -191,13 +191,13 @@ def frame_from_events(
     Returns:
         The events frame (``ohnb.schema.EVENT_COLUMNS``), one row per payload.
     """
-    rows = [
+    rows = (
         normalize_v1(p, delivery=delivery, conversation_id=conversation_id)
         if is_v1_payload(p)
         else normalize_v0(p, delivery=delivery, conversation_id=conversation_id)
         for p in payloads
-    ]
-    return frame_from_rows(rows, EVENT_COLUMNS) if rows else empty_frame(EVENT_COLUMNS)
+    )
+    return frame_from_rows(rows, EVENT_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,31 +343,34 @@ def _frame(
         raise ValueError("an attempts export cannot be loaded together with events")
     if len(exports) == len(convs) and len(exports) == 1 and not keep_origin:
         return exports[0], []
-    rows: list[dict[str, Any]] = []
     origins: list[int] = []
     seen: dict[Any, set[str]] = defaultdict(set)
     total = sum(len(c.events) for c in convs)
-    with _bar(total, "normalizing", "ev", progress, _AUTO_EVENTS) as bar:
-        for index, conv in enumerate(convs):
-            if conv.frame is not None:
-                continue
-            ids = seen[conv.conversation_id]
-            dropped = 0
-            for row in _rows(conv):
-                event_id = row.get("event_id")
-                if dedupe and event_id is not None:
-                    if event_id in ids:
-                        dropped += 1
-                        continue
-                    ids.add(event_id)
-                rows.append(row)
-                origins.append(index)
-            conv.meta["_duplicates"] = dropped
-            bar.update(len(conv.events))
-    frame = frame_from_rows(rows, EVENT_COLUMNS) if rows else empty_frame(EVENT_COLUMNS)
+
+    def rows() -> Iterator[dict[str, Any]]:  # read a chunk at a time by frame_from_rows
+        with _bar(total, "normalizing", "ev", progress, _AUTO_EVENTS) as bar:
+            for index, conv in enumerate(convs):
+                if conv.frame is not None:
+                    continue
+                ids = seen[conv.conversation_id]
+                dropped = 0
+                for row in _rows(conv):
+                    event_id = row.get("event_id")
+                    if dedupe and event_id is not None:
+                        if event_id in ids:
+                            dropped += 1
+                            continue
+                        ids.add(event_id)
+                    origins.append(index)
+                    yield row
+                conv.meta["_duplicates"] = dropped
+                bar.update(len(conv.events))
+
+    frame = frame_from_rows(rows(), EVENT_COLUMNS)
+    normalized = len(origins)
     if exports:
         origins.extend(-1 - n for n, f in enumerate(exports) for _ in range(len(f)))
-        frame = pd.concat([frame, *exports], ignore_index=True) if rows else (
+        frame = pd.concat([frame, *exports], ignore_index=True) if normalized else (
             pd.concat(exports, ignore_index=True) if len(exports) > 1 else exports[0]
         )  # fmt: skip
     return frame.reset_index(drop=True), origins

@@ -8,7 +8,9 @@ values of the enums come from OpenHands 0.62.0: ``openhands/core/schema/action.p
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -151,7 +153,12 @@ def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=_dtype(dtype)) for name, dtype in columns.items()})
 
 
-def frame_from_rows(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+#: Rows converted together by :func:`frame_from_rows`: a chunk's dicts stay in the CPU's caches while
+#: their columns are read one by one (reading 29 columns across 100,000 dicts missed them every time).
+CHUNK_ROWS = 4096
+
+
+def frame_from_rows(rows: Iterable[dict], columns: dict[str, str]) -> pd.DataFrame:
     """Build a typed DataFrame from row dicts.
 
     Time columns may hold ISO-8601 strings (parsed; unparseable ones become NaT), epoch seconds as
@@ -159,9 +166,20 @@ def frame_from_rows(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     row: a value that does not fit its dtype becomes missing (the ``raw`` column keeps the original).
     ``object`` columns keep their values as they are; every other column goes through the same Arrow
     conversion as :func:`batch_from_rows`, so a log's frames and a loader's agree value for value.
+
+    ``rows`` may be any iterable: it is read :data:`CHUNK_ROWS` rows at a time, so rows a generator
+    makes are freed once converted.
     """
-    if not rows:
+    iterator = iter(rows)
+    frames = []
+    while chunk := list(itertools.islice(iterator, CHUNK_ROWS)):
+        frames.append(_frame_from_chunk(chunk, columns))
+    if not frames:
         return empty_frame(columns)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _frame_from_chunk(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     out = {}
     for name, dtype in columns.items():
         values = [row.get(name) for row in rows]
@@ -206,19 +224,21 @@ def arrow_column(values: list, name: str, dtype: str) -> pa.Array:
     (``timestamp``, ``received_at``, the attempts' times) stay text when every value is text or None,
     float64 when every value is a float or None, and are parsed to Arrow timestamps otherwise.
     """
+    types = set(map(type, values))
     if name in _TIME_COLUMNS:
-        utc = dtype.endswith("UTC]")
-        if all(v is None or type(v) is str for v in values):
+        if types <= _TEXT:
             return pa.array(values, type=pa.large_string())
-        if all(v is None or type(v) is float for v in values):
+        if types <= _FLOAT:
             return pa.array(values, type=pa.float64(), from_pandas=True)
-        return pa.array(_to_datetime(values, utc=utc))
+        return pa.array(_to_datetime(values, utc=dtype.endswith("UTC]")))
     kind = _ARROW_TYPES[dtype]
-    if dtype in ("Int64", "Float64") and any(isinstance(v, bool) or (dtype == "Int64" and isinstance(v, float)) for v in values):
-        values = [_CLEAN[dtype](v) for v in values]  # pyarrow would take them silently
+    if types == _ONLY_NONE:  # common: most columns belong to a few event types
+        return pa.nulls(len(values), type=kind)
+    if not types <= _FITS[dtype]:  # pyarrow would take some of these silently (1.5 as 1, True as 1.0)
+        values = [_CLEAN[dtype](v) for v in values]
     try:
-        return pa.array(values, type=kind, from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return pa.array(values, type=kind, from_pandas=float in types)  # NaN is null, as in pandas
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # a text's lone surrogate, a huge int
         return pa.array([_CLEAN[dtype](v) for v in values], type=kind, from_pandas=True)
 
 
@@ -308,3 +328,9 @@ def _parse_one(value: str, *, utc: bool):
 
 
 _CLEAN = {"string": _str, "Int64": _int64, "Float64": _float, "boolean": _bool}
+_NONE = type(None)
+_ONLY_NONE = {_NONE}
+_TEXT = {str, _NONE}
+_FLOAT = {float, _NONE}
+#: The Python types each column takes as they are (anything else is cleaned value by value first).
+_FITS = {"string": _TEXT, "Int64": {int, _NONE}, "Float64": {float, int, _NONE}, "boolean": {bool, _NONE}}
