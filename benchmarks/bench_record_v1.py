@@ -12,7 +12,9 @@ fresh client with ``resend_mode=all``; rounds alternate between:
   attempts log, and the ``/events/count`` check that the resend delivered everything), then one
   ``conv.events`` DataFrame build, timed separately.
 
-Printed: events/s of each round, medians, and ratios (target: ohnb >= 0.95x the bare loop).
+Printed: events/s of each round, medians, and ratios (target: ohnb >= 0.95x the bare loop); then one
+more round of each giving peak memory per event (Python objects plus Arrow buffers) against the
+events' mean JSON size (no target for V1; issue 3's is 2x, for V0).
 
 Run: ``python benchmarks/bench_record_v1.py [--events 20000] [--rounds 5] [--bare-orjson] [--gc-off]``
 """
@@ -39,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 EVAL = REPO.parent / "shared" / "fixtures" / "v1_eval_output_openagentsafety.jsonl"
 
-from _compare import add_arguments, compare  # noqa: E402
+from _compare import PeakMemory, add_arguments, compare, print_memory  # noqa: E402
 
 import ohnb  # noqa: E402
 
@@ -122,6 +124,19 @@ async def ohnb_round(url: str, n: int) -> tuple[float, float]:
     return n / recorded, n / with_frame
 
 
+async def memory_round(url: str, n: int) -> tuple[PeakMemory, PeakMemory]:
+    """Peak memory of (a bare loop's round, an ohnb round with its DataFrame)."""
+    with PeakMemory() as bare:
+        await bare_round(url, n)
+    with PeakMemory() as mine:
+        conv = ohnb.connect(url, CONVERSATION, protocol="v1", retry=ohnb.RetryPolicy(connect_timeout=120))
+        await conv.history_complete(timeout=120)
+        frame = conv.events
+    await conv.close()
+    assert len(frame) >= n
+    return bare, mine
+
+
 async def main_async(args: argparse.Namespace) -> None:
     events = make_conversation(args.events)
     json_bytes = sum(len(json.dumps(e).encode()) for e in events)
@@ -141,6 +156,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 bare_name="bare aiohttp WebSocket loop",
                 what=f"{args.events} V1 events ({json_bytes / 1e6:.1f} MB JSON)",
             )
+            bare, mine = await memory_round(url, args.events)
+            print_memory(bare, mine, args.events, json_bytes / args.events)
         finally:
             server.terminate()
             server.wait(10)

@@ -494,6 +494,33 @@ def test_old_ohnb_parquet_without_metadata(tmp_path, fixtures_dir):
     pd.testing.assert_frame_equal(back.drop(columns=["tool"]), df.drop(columns=["tool"]), check_exact=True)
 
 
+def test_exports_written_with_python_string_storage_read_back_as_todays_frames(tmp_path, fixtures_dir):
+    df = ohnb.load(fixtures_dir / "v0_wrong_initial_state.json")
+    text = [c for c, spec in EVENT_COLUMNS.items() if spec == "string"]
+    before = df.astype({c: pd.StringDtype("python") for c in text})  # as ohnb wrote frames until Arrow
+    for name in ("old.parquet", "old.jsonl"):
+        back = ohnb.load(ohnb.save(before, tmp_path / name))
+        assert all(back[c].dtype.storage == "pyarrow" for c in text)
+        pd.testing.assert_frame_equal(back, df, check_exact=True)
+
+
+def test_large_inputs_convert_in_chunks_with_one_dtype_per_column(monkeypatch):
+    import ohnb.schema as schema
+
+    monkeypatch.setattr(schema, "CHUNK_ROWS", 3)
+    rows = [{"id": n, "event_id": str(n), "content": f"é{n}", "timestamp": f"2026-01-01T00:00:{n:02d}"} for n in range(7)]
+    rows[4]["timestamp"] = 1_767_225_604.0  # a chunk whose times are numbers, not text
+    rows[5]["id"] = "not a number"
+    made = iter(rows)
+    frame = frame_from_rows(made, EVENT_COLUMNS)
+    assert next(made, None) is None  # a generator is read to its end
+    assert list(frame.dtypes) == list(frame_from_rows(rows[:1], EVENT_COLUMNS).dtypes)
+    assert frame["id"].tolist() == [0, 1, 2, 3, 4, pd.NA, 6]
+    assert frame["content"].tolist() == [f"é{n}" for n in range(7)]
+    assert frame.loc[4, "timestamp"] == pd.Timestamp("2026-01-01T00:00:04")
+    assert frame.loc[6, "timestamp"] == pd.Timestamp("2026-01-01T00:00:06")
+
+
 _POOL = [e for e in json.loads((FIXTURES / "v0_basic_gui_mode.json").read_text())] + [
     r["data"] for r in _jsonl(CAPTURES / "v1_real_server_mock_llm_stream_capture.jsonl") if "data" in r
 ]

@@ -20,8 +20,9 @@ STORE = [
 ]
 
 
-def log_with(ids) -> EventLog:
+def log_with(ids, settle_rows: int = EventLog.settle_rows) -> EventLog:
     log = EventLog()
+    log.settle_rows = settle_rows
     for i in ids:
         log.append(normalize_v0({"id": i, "action": "message", "args": {}}))
     return log
@@ -34,6 +35,12 @@ def test_resume_point_is_below_the_first_gap_near_the_top():
     # a gap far below the top (a hidden event long ago) does not pull the resume point down
     far = list(range(0, 3)) + list(range(4, 200))
     assert V0Transport.resume_point(log_with(far)) == 199
+
+
+def test_resume_point_reads_ids_that_settled_into_arrow():
+    # the ids near the top sit in record batches and in the unsettled tail alike
+    assert V0Transport.resume_point(log_with([*range(0, 150), *range(151, 200)], settle_rows=16)) == 149
+    assert V0Transport.resume_point(log_with(range(300), settle_rows=16)) == 299
 
 
 async def test_an_event_in_flight_below_the_highest_id_is_not_lost():
