@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pyarrow as pa
 
 
-class PeakMemory:
-    """Peak memory of a ``with`` block, in bytes: Python's allocations plus Arrow's buffers.
-
-    ``tracemalloc`` sees Python objects and numpy arrays, not Arrow's memory pool, where ohnb keeps its
-    settled event log and its frames' text. Both are measured for the block (Arrow's through a proxy
-    pool set as the default for the block) and :attr:`total` adds the two peaks: an upper bound of the
-    true peak, since they need not coincide.
-    """
-
-    python = 0
-    arrow = 0
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        self._previous = pa.default_memory_pool()
-        self._pool = pa.proxy_memory_pool(self._previous)
-        pa.set_memory_pool(self._pool)
-        tracemalloc.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.python = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        self.arrow = self._pool.max_memory()
-        pa.set_memory_pool(self._previous)
-
-    @property
-    def total(self) -> int:
-        return self.python + self.arrow
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--events``, ``--rounds``, ``--bare-orjson`` and ``--gc-off``."""
+    """``--events``, ``--rounds``, ``--bare-orjson`` and ``--gc-off`` (and the memory child's own)."""
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
@@ -53,12 +26,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "what a client gets out of the box): separates ohnb's own per-event work from its choice "
         "of parser",
     )
+    parser.add_argument("--memory-child", choices=("bare", "ohnb"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument(
         "--gc-off",
         action="store_true",
         help="switch Python's cyclic GC off during the rounds (both clients): shows how much of "
         "ohnb's cost is the collector scanning the payloads it keeps",
     )
+
+
+def measure(fn: Callable[[], Any]) -> dict[str, int]:
+    """Run ``fn()`` and return its peak memory in bytes; meant for a fresh child process.
+
+    - ``python``: the peak of Python's allocations (``tracemalloc``; numpy arrays included);
+    - ``arrow``: the peak of Arrow's buffers: ohnb's pool (``ohnb.schema.ARROW_POOL``, the system
+      allocator) plus Arrow's default pool. Pools only tell their peak since the process started,
+      which is why this runs in a child that has not used them before;
+    - ``rss``: the growth of resident memory, peak during ``fn()`` minus before it (Linux: the peak
+      is reset through ``/proc/self/clear_refs``). It counts what allocators keep after a free, too.
+
+    ``python + arrow`` bounds the true peak from above (the two peaks need not coincide).
+    """
+    import ohnb.schema
+
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_kib("VmRSS")
+    except OSError:
+        before = None
+    tracemalloc.start()
+    result = fn()
+    python = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    pools = {id(ohnb.schema.ARROW_POOL): ohnb.schema.ARROW_POOL, id(pa.default_memory_pool()): pa.default_memory_pool()}
+    arrow = sum(pool.max_memory() for pool in pools.values())
+    rss = (_status_kib("VmHWM") - before) * 1024 if before is not None else -1
+    del result
+    return {"python": python, "arrow": arrow, "rss": rss}
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def in_child(script: str, *args: str) -> dict[str, int]:
+    """Run ``python script --memory-child args...`` and return the JSON its last line prints."""
+    out = subprocess.run(
+        [sys.executable, script, "--memory-child", *args], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 async def compare(
@@ -98,19 +121,21 @@ async def compare(
 
 
 def print_memory(
-    bare: PeakMemory, mine: PeakMemory, n: int, mean_json: float, target: str = "target <= 2x"
+    bare: dict[str, int], mine: dict[str, int], n: int, mean_json: float, target: str = "target <= 2x"
 ) -> None:
-    """Print ohnb's peak memory per event against the events' mean JSON size, and the bare client's."""
-    per_event = mine.total / n
+    """Print ohnb's peak memory per event (see :func:`measure`) against the events' mean JSON size."""
+    per_event = (mine["python"] + mine["arrow"]) / n
     print(
         f"  peak memory per event (ohnb):      {per_event:8.0f} B vs {mean_json:.0f} B of JSON "
         f"= {per_event / mean_json:.2f}x ({target})"
     )
+    print(f"    of which Python objects:         {mine['python'] / n:8.0f} B, Arrow buffers: {mine['arrow'] / n:.0f} B")
+    if mine["rss"] >= 0:
+        print(
+            f"  resident memory growth per event:  {mine['rss'] / n:8.0f} B = {mine['rss'] / n / mean_json:.2f}x "
+            f"(the process's peak RSS; a bare client's: {bare['rss'] / n:.0f} B)"
+        )
     print(
-        f"    of which Python objects:         {mine.python / n:8.0f} B, Arrow buffers: {mine.arrow / n:.0f} B"
-    )
-    print(
-        f"  a bare client's peak per event:    {bare.total / n:8.0f} B "
-        f"(what the transport holds in flight; ohnb's peak beyond it: "
-        f"{(mine.total - bare.total) / n / mean_json:.2f}x the JSON)"
+        f"  a bare client's peak per event:    {(bare['python'] + bare['arrow']) / n:8.0f} B "
+        f"(what the transport holds in flight)"
     )

@@ -10,9 +10,9 @@ events (default 100,000). Two comparisons, each repeated ``--repeat`` times (bes
 2. files -> DataFrame: ``ohnb.load(folder, dedupe=False)`` (find, parse, normalize; every row kept,
    as on the other side) versus ``json`` parsing of the same files plus ``pd.json_normalize``.
 
-Memory: the peak of Python allocations plus Arrow buffers during the step (``tracemalloc`` and a proxy
-Arrow pool, ``_compare.PeakMemory``; measured in a separate run
-so it does not slow the timed one) and the resulting frame's ``memory_usage(deep=True)``.
+Memory: the peak of Python allocations plus Arrow buffers during the step (``_compare.measure``, in a
+fresh child process per step, so it neither slows the timed runs nor inherits their peaks) and the
+resulting frame's ``memory_usage(deep=True)``.
 
 Run: ``python benchmarks/bench_load.py [--events 100000] [--repeat 3]``.
 """
@@ -35,7 +35,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _compare import PeakMemory  # noqa: E402
+from _compare import in_child, measure  # noqa: E402
 
 import ohnb  # noqa: E402
 from ohnb.loader import frame_from_events  # noqa: E402
@@ -110,12 +110,24 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, result
 
 
-def peak_mib(fn: Callable[[], Any]) -> float:
-    """Peak MiB of ``fn()``: Python allocations plus Arrow buffers (ohnb's text columns)."""
-    with PeakMemory() as peak:
-        result = fn()
-    del result
-    return peak.total / 2**20
+#: What a memory child measures (``--memory-child``), each after parsing the records it needs.
+STEPS: dict[str, Callable[[Path, list], Any]] = {
+    "records-ohnb": lambda folder, records: frame_from_events(records),
+    "records-json_normalize": lambda folder, records: pd.json_normalize(records),
+    "load-ohnb": lambda folder, records: ohnb.load(folder, progress=False, dedupe=False),
+    "load-json_normalize": lambda folder, records: pd.json_normalize(parse_records(folder)),
+}
+
+
+def peak_mib(step: str, folder: Path) -> float:
+    """Peak MiB of one step, measured in a fresh process: Python allocations plus Arrow buffers."""
+    got = in_child(__file__, step, "--folder", str(folder))
+    return (got["python"] + got["arrow"]) / 2**20
+
+
+def memory_child(step: str, folder: Path) -> None:
+    records = parse_records(folder) if step.startswith("records-") else []
+    print(json.dumps(measure(lambda: STEPS[step](folder, records))))
 
 
 def frame_mib(frame: pd.DataFrame) -> float:
@@ -126,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-child", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child, args.folder)
+        return 0
     print(f"python {sys.version.split()[0]}, pandas {pd.__version__}, ohnb {ohnb.__version__}")
     with tempfile.TemporaryDirectory(prefix="ohnb-bench-") as tmp:
         folder = Path(tmp)
@@ -139,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n1. the same {len(records):,} parsed event dicts -> DataFrame (best of {args.repeat})")
         t_ohnb, df_ohnb = timed(lambda: frame_from_events(records), args.repeat)
         t_norm, df_norm = timed(lambda: pd.json_normalize(records), args.repeat)
-        m_ohnb = peak_mib(lambda: frame_from_events(records))
-        m_norm = peak_mib(lambda: pd.json_normalize(records))
+        m_ohnb = peak_mib("records-ohnb", folder)
+        m_norm = peak_mib("records-json_normalize", folder)
         print(f"   ohnb frame_from_events : {t_ohnb:6.2f} s  {len(records) / t_ohnb:9,.0f} ev/s  "
               f"peak {m_ohnb:6,.0f} MiB  frame {frame_mib(df_ohnb):6,.0f} MiB  {df_ohnb.shape[1]} typed columns")
         print(f"   pd.json_normalize      : {t_norm:6.2f} s  {len(records) / t_norm:9,.0f} ev/s  "
@@ -153,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         # otherwise merge into one and lose their repeated rows; both sides keep every event here
         t_load, loaded = timed(lambda: ohnb.load(folder, progress=False, dedupe=False), args.repeat)
         t_base, base = timed(lambda: pd.json_normalize(parse_records(folder)), args.repeat)
-        m_load = peak_mib(lambda: ohnb.load(folder, progress=False, dedupe=False))
-        m_base = peak_mib(lambda: pd.json_normalize(parse_records(folder)))
+        m_load = peak_mib("load-ohnb", folder)
+        m_base = peak_mib("load-json_normalize", folder)
         print(f"   ohnb.load(folder)           : {t_load:6.2f} s  peak {m_load:6,.0f} MiB  "
               f"{len(loaded):,} rows, {loaded['conversation_id'].nunique():,} conversations")
         print(f"   json + pd.json_normalize    : {t_base:6.2f} s  peak {m_base:6,.0f} MiB  {len(base):,} rows")

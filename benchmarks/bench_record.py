@@ -38,7 +38,7 @@ import socketio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _compare import PeakMemory, add_arguments, compare, print_memory  # noqa: E402
+from _compare import add_arguments, compare, in_child, measure, print_memory  # noqa: E402
 
 import ohnb  # noqa: E402
 from ohnb.servers.v0 import replay_action  # noqa: E402
@@ -133,17 +133,26 @@ async def ohnb_round(url: str, n: int) -> tuple[float, float]:
     return n / recorded, n / with_frame
 
 
-async def memory_round(url: str, n: int) -> tuple[PeakMemory, PeakMemory]:
-    """Peak memory of (a bare client's round, an ohnb round with its DataFrame)."""
-    with PeakMemory() as bare:
-        await bare_round(url, n)
-    with PeakMemory() as mine:
-        conv = ohnb.connect(url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
+def memory_child(args: argparse.Namespace) -> None:
+    """In a fresh process: one round of ``args.memory_child`` ("bare" or "ohnb"), measured; prints JSON."""
+    n = args.events
+
+    async def ohnb_frame():
+        conv = ohnb.connect(args.url, "ohnb-demo", retry=ohnb.RetryPolicy(connect_timeout=120))
         await conv.history_complete(timeout=120)
-        frame = conv.events
-    await conv.close()
-    assert len(frame) == n
-    return bare, mine
+        frame = conv.events  # the peak: the log and one DataFrame of it
+        await conv.close()
+        if len(frame) < n:
+            raise AssertionError(f"ohnb recorded {len(frame)} events, expected {n}")
+        # not the frame itself: the loop's teardown may show the task's result, and a frame's repr
+        # takes rows from its multi-chunk Arrow columns, which makes Arrow concatenate them
+        return len(frame)
+
+    if args.memory_child == "bare":
+        result = measure(lambda: asyncio.run(bare_round(args.url, n)))
+    else:
+        result = measure(lambda: asyncio.run(ohnb_frame()))
+    print(json.dumps(result))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -163,7 +172,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 bare_name="bare python-socketio client",
                 what=f"{args.events} events ({json_bytes / 1e6:.1f} MB JSON)",
             )
-            bare, mine = await memory_round(url, args.events)
+            bare = in_child(__file__, "bare", "--url", url, "--events", str(args.events))
+            mine = in_child(__file__, "ohnb", "--url", url, "--events", str(args.events))
             print_memory(bare, mine, args.events, json_bytes / args.events)
         finally:
             server.terminate()
@@ -173,7 +183,11 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args)
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

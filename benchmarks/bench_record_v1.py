@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 EVAL = REPO.parent / "shared" / "fixtures" / "v1_eval_output_openagentsafety.jsonl"
 
-from _compare import PeakMemory, add_arguments, compare, print_memory  # noqa: E402
+from _compare import add_arguments, compare, in_child, measure, print_memory  # noqa: E402
 
 import ohnb  # noqa: E402
 
@@ -124,17 +124,24 @@ async def ohnb_round(url: str, n: int) -> tuple[float, float]:
     return n / recorded, n / with_frame
 
 
-async def memory_round(url: str, n: int) -> tuple[PeakMemory, PeakMemory]:
-    """Peak memory of (a bare loop's round, an ohnb round with its DataFrame)."""
-    with PeakMemory() as bare:
-        await bare_round(url, n)
-    with PeakMemory() as mine:
-        conv = ohnb.connect(url, CONVERSATION, protocol="v1", retry=ohnb.RetryPolicy(connect_timeout=120))
+def memory_child(args: argparse.Namespace) -> None:
+    """In a fresh process: one round of ``args.memory_child`` ("bare" or "ohnb"), measured; prints JSON."""
+    n = args.events
+
+    async def ohnb_frame():
+        conv = ohnb.connect(args.url, CONVERSATION, protocol="v1", retry=ohnb.RetryPolicy(connect_timeout=120))
         await conv.history_complete(timeout=120)
-        frame = conv.events
-    await conv.close()
-    assert len(frame) >= n
-    return bare, mine
+        frame = conv.events  # the peak: the log and one DataFrame of it
+        await conv.close()
+        if len(frame) < n:
+            raise AssertionError(f"ohnb recorded {len(frame)} events, expected {n}")
+        return len(frame)  # not the frame: see bench_record.py
+
+    if args.memory_child == "bare":
+        result = measure(lambda: asyncio.run(bare_round(args.url, n)))
+    else:
+        result = measure(lambda: asyncio.run(ohnb_frame()))
+    print(json.dumps(result))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -156,7 +163,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 bare_name="bare aiohttp WebSocket loop",
                 what=f"{args.events} V1 events ({json_bytes / 1e6:.1f} MB JSON)",
             )
-            bare, mine = await memory_round(url, args.events)
+            bare = in_child(__file__, "bare", "--url", url, "--events", str(args.events))
+            mine = in_child(__file__, "ohnb", "--url", url, "--events", str(args.events))
             # small events: the per-row cost of 29 typed columns (about 0.4 kB) weighs more than in V0
             print_memory(bare, mine, args.events, json_bytes / args.events, "no target for V1; V0's is 2x")
         finally:
@@ -167,7 +175,11 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args)
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -106,6 +106,14 @@ _TIME_COLUMNS = {"timestamp", "received_at", "started_at", "connected_at", "ende
 #: bytes per character, which made a terminal-heavy conversation's text cost 1.5x its UTF-8 size.
 STRING = pd.StringDtype("pyarrow")
 
+#: The Arrow memory pool ohnb's conversions (:func:`arrow_column`) allocate from: the C library's
+#: allocator, the one CPython's large strings come from. When a log's rows settle, the memory of their
+#: decoded text goes back to malloc and the next batch reuses it; Arrow's default pool (mimalloc) keeps
+#: its own pages, and a 20,000-event V0 replay then grew resident memory by 2.33x the JSON instead of
+#: 1.86x (measured with ``benchmarks/bench_record.py --rss``). Replace it (before recording) to
+#: allocate elsewhere, or with a ``pyarrow.proxy_memory_pool`` to measure what ohnb holds.
+ARROW_POOL: pa.MemoryPool = pa.system_memory_pool()
+
 #: The Arrow type each column spec is stored as in a record batch (time columns: see :func:`arrow_column`).
 _ARROW_TYPES = {
     "string": pa.large_string(),
@@ -227,19 +235,21 @@ def arrow_column(values: list, name: str, dtype: str) -> pa.Array:
     types = set(map(type, values))
     if name in _TIME_COLUMNS:
         if types <= _TEXT:
-            return pa.array(values, type=pa.large_string())
+            return pa.array(values, type=pa.large_string(), memory_pool=ARROW_POOL)
         if types <= _FLOAT:
-            return pa.array(values, type=pa.float64(), from_pandas=True)
-        return pa.array(_to_datetime(values, utc=dtype.endswith("UTC]")))
+            return pa.array(values, type=pa.float64(), from_pandas=True, memory_pool=ARROW_POOL)
+        return pa.array(_to_datetime(values, utc=dtype.endswith("UTC]")), memory_pool=ARROW_POOL)
     kind = _ARROW_TYPES[dtype]
     if types == _ONLY_NONE:  # common: most columns belong to a few event types
-        return pa.nulls(len(values), type=kind)
+        return pa.nulls(len(values), type=kind, memory_pool=ARROW_POOL)
     if not types <= _FITS[dtype]:  # pyarrow would take some of these silently (1.5 as 1, True as 1.0)
         values = [_CLEAN[dtype](v) for v in values]
     try:
-        return pa.array(values, type=kind, from_pandas=float in types)  # NaN is null, as in pandas
+        # NaN is null, as pandas reads it
+        return pa.array(values, type=kind, from_pandas=float in types, memory_pool=ARROW_POOL)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):  # a text's lone surrogate, a huge int
-        return pa.array([_CLEAN[dtype](v) for v in values], type=kind, from_pandas=True)
+        cleaned = [_CLEAN[dtype](v) for v in values]
+        return pa.array(cleaned, type=kind, from_pandas=True, memory_pool=ARROW_POOL)
 
 
 def column_from_arrow(array: pa.Array | pa.ChunkedArray, name: str, dtype: str):
