@@ -109,9 +109,9 @@ STRING = pd.StringDtype("pyarrow")
 #: The Arrow memory pool ohnb's conversions (:func:`arrow_column`) allocate from: the C library's
 #: allocator, the one CPython's large strings come from. When a log's rows settle, the memory of their
 #: decoded text goes back to malloc and the next batch reuses it; Arrow's default pool (mimalloc) keeps
-#: its own pages, and a 20,000-event V0 replay then grew resident memory by 2.33x the JSON instead of
-#: 1.86x (measured with ``benchmarks/bench_record.py --rss``). Replace it (before recording) to
-#: allocate elsewhere, or with a ``pyarrow.proxy_memory_pool`` to measure what ohnb holds.
+#: its own pages: after a 20,000-event V0 replay and one frame, resident memory had grown by 2.33x the
+#: JSON with it and 2.0x with this pool (measured in one process each; ``benchmarks/bench_record.py``
+#: prints the peak). Arrow's pools report their peak since the process started (``max_memory()``).
 ARROW_POOL: pa.MemoryPool = pa.system_memory_pool()
 
 #: The Arrow type each column spec is stored as in a record batch (time columns: see :func:`arrow_column`).
