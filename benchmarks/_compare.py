@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import statistics
@@ -139,3 +140,39 @@ def print_memory(
         f"  a bare client's peak per event:    {(bare['python'] + bare['arrow']) / n:8.0f} B "
         f"(what the transport holds in flight)"
     )
+
+
+def run(
+    description: str,
+    main_async: Callable[[argparse.Namespace], Awaitable[None]],
+    bare_round: Callable[[str, int], Awaitable[float]],
+    connect: Callable[[str], Any],
+) -> None:
+    """A recording benchmark's entry point: the benchmark, or (``--memory-child``) one measured round.
+
+    ``connect(url)`` returns a started ``ohnb`` conversation; the measured ohnb round waits for its
+    history, builds one ``conv.events`` frame (the peak: the log and a frame of it) and closes it.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    args = parser.parse_args()
+    if not args.memory_child:
+        asyncio.run(main_async(args))
+        return
+    n = args.events
+
+    async def ohnb_round() -> int:
+        conv = connect(args.url)
+        await conv.history_complete(timeout=120)
+        frame = conv.events
+        await conv.close()
+        if len(frame) < n:
+            raise AssertionError(f"ohnb recorded {len(frame)} events, expected {n}")
+        # not the frame itself: the loop's teardown may show the task's result, and a frame's repr
+        # takes rows from its multi-chunk Arrow columns, which makes Arrow concatenate them
+        return len(frame)
+
+    if args.memory_child == "bare":
+        print(json.dumps(measure(lambda: asyncio.run(bare_round(args.url, n)))))
+    else:
+        print(json.dumps(measure(lambda: asyncio.run(ohnb_round()))))

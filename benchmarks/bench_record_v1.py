@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 EVAL = REPO.parent / "shared" / "fixtures" / "v1_eval_output_openagentsafety.jsonl"
 
-from _compare import add_arguments, compare, in_child, measure, print_memory  # noqa: E402
+from _compare import compare, in_child, print_memory, run  # noqa: E402
 
 import ohnb  # noqa: E402
 
@@ -124,26 +124,6 @@ async def ohnb_round(url: str, n: int) -> tuple[float, float]:
     return n / recorded, n / with_frame
 
 
-def memory_child(args: argparse.Namespace) -> None:
-    """In a fresh process: one round of ``args.memory_child`` ("bare" or "ohnb"), measured; prints JSON."""
-    n = args.events
-
-    async def ohnb_frame():
-        conv = ohnb.connect(args.url, CONVERSATION, protocol="v1", retry=ohnb.RetryPolicy(connect_timeout=120))
-        await conv.history_complete(timeout=120)
-        frame = conv.events  # the peak: the log and one DataFrame of it
-        await conv.close()
-        if len(frame) < n:
-            raise AssertionError(f"ohnb recorded {len(frame)} events, expected {n}")
-        return len(frame)  # not the frame: see bench_record.py
-
-    if args.memory_child == "bare":
-        result = measure(lambda: asyncio.run(bare_round(args.url, n)))
-    else:
-        result = measure(lambda: asyncio.run(ohnb_frame()))
-    print(json.dumps(result))
-
-
 async def main_async(args: argparse.Namespace) -> None:
     events = make_conversation(args.events)
     json_bytes = sum(len(json.dumps(e).encode()) for e in events)
@@ -173,13 +153,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args()
-    if args.memory_child:
-        memory_child(args)
-    else:
-        asyncio.run(main_async(args))
+    run(__doc__.splitlines()[0], main_async, bare_round, lambda url: ohnb.connect(url, CONVERSATION, protocol="v1", retry=ohnb.RetryPolicy(connect_timeout=120)))
 
 
 if __name__ == "__main__":
