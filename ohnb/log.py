@@ -91,8 +91,8 @@ class EventLog:
                 return False
             self._ids.add(event_id)
             number = row.get("id")
-            if number is not None and (self._max_id is None or number > self._max_id):
-                self._max_id = number
+            if type(number) is int and (self._max_id is None or number > self._max_id):
+                self._max_id = number  # (an id of another type is not a V0 id: not compared)
         start = len(self)
         self._tail.append(row)
         if len(self._tail) >= self.settle_rows:

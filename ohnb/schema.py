@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -228,16 +229,20 @@ def arrow_column(values: list, name: str, dtype: str) -> pa.Array:
     """One column's Python values as an Arrow array of the column's storage type.
 
     Values that do not fit (text in an integer column, an integer beyond 64 bits, a bool where a
-    number belongs) become null; NaN is null in every column, as pandas reads it. Time columns
+    number belongs) become null; NaN is null in every column, as pandas reads it; a lone surrogate
+    in a text (JSON can escape one, UTF-8 cannot hold it) becomes U+FFFD (``raw`` keeps the escape). Time columns
     (``timestamp``, ``received_at``, the attempts' times) stay text when every value is text or None,
     float64 when every value is a float or None, and are parsed to Arrow timestamps otherwise.
     """
     types = set(map(type, values))
     if name in _TIME_COLUMNS:
-        if types <= _TEXT:
-            return pa.array(values, type=pa.large_string(), memory_pool=ARROW_POOL)
-        if types <= _FLOAT:
-            return pa.array(values, type=pa.float64(), from_pandas=True, memory_pool=ARROW_POOL)
+        try:
+            if types <= _TEXT:
+                return pa.array(values, type=pa.large_string(), memory_pool=ARROW_POOL)
+            if types <= _FLOAT:
+                return pa.array(values, type=pa.float64(), from_pandas=True, memory_pool=ARROW_POOL)
+        except (pa.ArrowException, ValueError):  # a lone surrogate in a text: parsed below (NaT)
+            pass
         return pa.array(_to_datetime(values, utc=dtype.endswith("UTC]")), memory_pool=ARROW_POOL)
     kind = _ARROW_TYPES[dtype]
     if types == _ONLY_NONE:  # common: most columns belong to a few event types
@@ -263,11 +268,12 @@ def column_from_arrow(array: pa.Array | pa.ChunkedArray, name: str, dtype: str):
 
 
 def _str(value):
-    if value is None or isinstance(value, str):
-        return value
     if isinstance(value, float) and value != value:
         return None
-    return str(value)
+    if value is not None and not isinstance(value, str):
+        value = str(value)
+    # JSON can escape a lone surrogate ("\ud800") but UTF-8 cannot hold one: U+FFFD takes its place
+    return value if value is None else _SURROGATE.sub("\ufffd", value)
 
 
 def _bool(value):
@@ -339,6 +345,7 @@ def _parse_one(value: str, *, utc: bool):
 
 _CLEAN = {"string": _str, "Int64": _int64, "Float64": _float, "boolean": _bool}
 _NONE = type(None)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ONLY_NONE = {_NONE}
 _TEXT = {str, _NONE}
 _FLOAT = {float, _NONE}

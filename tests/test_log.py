@@ -7,6 +7,8 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ohnb.fields import payload_text
 from ohnb.log import EventLog
@@ -153,3 +155,51 @@ def test_record_batches_hold_text_as_utf8(rows):
     utf8 = sum(len(c.encode()) for c in content)
     held = batch.column("content").buffers()[2].size
     assert held == utf8  # one byte per ASCII character, not CPython's 2 or 4 per character
+
+
+def test_lone_surrogates_settle_as_replacement_characters():
+    # json.loads('"\\ud800"') gives a str UTF-8 cannot hold; the log must keep the row, not raise
+    odd = {"event_id": "s1", "content": "a\ud800b", "message": "\udfff", "timestamp": "2026\ud800", "raw": '"\\ud800"'}
+    log = log_of([odd, {"event_id": "s2"}], settle_rows=2)
+    back = log.rows[0]
+    assert back["content"] == "a\ufffdb" and back["message"] == "\ufffd"
+    assert back["raw"] == odd["raw"]
+    frame = log.to_frame()
+    assert frame.loc[0, "content"] == "a\ufffdb" and pd.isna(frame.loc[0, "timestamp"])
+    assert "s1" in log and log.append(dict(odd)) is False  # still deduplicated by the original id
+
+
+_text = st.one_of(st.none(), st.text(st.characters(categories=["Cs", "Ll", "So", "Nd"]), max_size=8))
+_value = st.one_of(
+    _text,
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "event_id": _text,
+                "id": _value,
+                "content": _value,
+                "timestamp": st.one_of(_text, st.floats(-1e12, 1e12)),
+                "received_at": st.one_of(st.none(), st.floats(0, 4e9), _text),
+                "hidden": _value,
+                "accumulated_cost": _value,
+            },
+        ),
+        max_size=12,
+    )
+)
+def test_any_row_values_settle_without_raising_and_match_the_frame(rows):
+    for k, row in enumerate(rows):  # unique ids (the log keeps one row per id), odd text kept
+        if row.get("event_id") is not None:
+            row["event_id"] = f"{k}:{row['event_id']}"
+    log = log_of(rows, settle_rows=4)
+    assert len(log.rows) == len(rows) == len(log.to_frame())
+    pd.testing.assert_frame_equal(log.to_frame(), frame_from_rows(rows, EVENT_COLUMNS))

@@ -290,6 +290,22 @@ def test_sync_with_a_bad_offset_sends_everything(wire, have):
     assert [r["event_id"] for r in wire.rows()] == ["0", "1", "2"]
 
 
+def test_a_sync_reads_rows_settled_into_arrow_back_as_they_were(wire):
+    conv = FakeConversation()
+    conv.log.settle_rows = 16  # most rows below sit in record batches, the last ones in the tail
+    rows = [make_row(n, content=f"résultat {n} 🎉", message=f"msg {n}", raw="{}") for n in range(100)]
+    for row in rows:
+        conv.log.append(row)
+    widget = ConversationWidget(conv, chunk_rows=30)
+    widget._handle_message(widget, {"type": "sync", "have": 7})
+    assert [(m["start"], len(m["rows"])) for m in wire.custom] == [(7, 30), (37, 30), (67, 30), (97, 3)]
+    sent = wire.rows()
+    assert [r["event_id"] for r in sent] == [str(n) for n in range(7, 100)]
+    assert [(r["content"], r["message"], r["timestamp"]) for r in sent] == [
+        (r["content"], r["message"], r["timestamp"]) for r in rows[7:]
+    ]
+
+
 async def test_sync_covers_sent_rows_and_the_next_tick_continues_without_overlap(wire):
     conv = FakeConversation()
     for n in range(5):
