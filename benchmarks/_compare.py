@@ -59,13 +59,13 @@ def measure(fn: Callable[[], Any]) -> dict[str, int]:
     except OSError:
         before = None
     tracemalloc.start()
-    result = fn()
+    fn()
     python = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    pools = {id(ohnb.schema.ARROW_POOL): ohnb.schema.ARROW_POOL, id(pa.default_memory_pool()): pa.default_memory_pool()}
+    # one pool per backend: with ARROW_DEFAULT_MEMORY_POOL=system both names are the same pool
+    pools = {p.backend_name: p for p in (ohnb.schema.ARROW_POOL, pa.default_memory_pool())}
     arrow = sum(pool.max_memory() for pool in pools.values())
     rss = (_status_kib("VmHWM") - before) * 1024 if before is not None else -1
-    del result
     return {"python": python, "arrow": arrow, "rss": rss}
 
 

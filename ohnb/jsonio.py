@@ -41,7 +41,8 @@ def loads(text: str | bytes) -> Any:
     """
     try:
         # A non-ASCII str is encoded first: handed the str itself, orjson would make CPython cache a
-        # UTF-8 copy inside it, and ohnb keeps these strings (the raw column) for the whole session.
+        # UTF-8 copy inside it, which a caller keeping the str (the log, until its rows settle into
+        # Arrow) would hold twice.
         return _fast(text if not isinstance(text, str) or text.isascii() else text.encode("utf-8", "surrogatepass"))
     except orjson.JSONDecodeError:
         return _slow(text)

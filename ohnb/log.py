@@ -26,7 +26,6 @@ from ohnb.schema import (
     ATTEMPT_COLUMNS,
     EVENT_COLUMNS,
     batch_from_rows,
-    empty_frame,
     frame_from_batch,
     frame_from_rows,
 )
@@ -135,20 +134,17 @@ class EventLog:
         Frames only the batches settled since the previous call (text columns share their Arrow
         buffers) and the rows not settled yet; the result is a new frame the caller may modify.
         """
-        if self._frame is None or self._framed_batches < len(self._batches):
-            parts = [] if self._frame is None else [self._frame]
-            parts += [frame_from_batch(b, EVENT_COLUMNS) for b in self._batches[self._framed_batches :]]
-            if not parts:
-                self._frame = empty_frame(EVENT_COLUMNS)
-            else:
-                self._frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if self._framed_batches < len(self._batches):
+            parts = [frame_from_batch(b, EVENT_COLUMNS) for b in self._batches[self._framed_batches :]]
+            if self._frame is not None:
+                parts.insert(0, self._frame)
+            self._frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
             self._framed_batches = len(self._batches)
+        if self._frame is None:  # nothing settled yet
+            return frame_from_rows(self._tail, EVENT_COLUMNS)
         if not self._tail:
             return self._frame.copy()
-        tail = frame_from_rows(self._tail, EVENT_COLUMNS)
-        if not self._settled:
-            return tail
-        return pd.concat([self._frame, tail], ignore_index=True)
+        return pd.concat([self._frame, frame_from_rows(self._tail, EVENT_COLUMNS)], ignore_index=True)
 
     # -- storage ------------------------------------------------------------------------------
 

@@ -9,13 +9,14 @@ values of the enums come from OpenHands 0.62.0: ``openhands/core/schema/action.p
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+
+from ohnb import jsonio
 
 #: Event kinds (column ``kind``).
 KINDS = ("action", "observation", "status", "error", "unknown")
@@ -144,7 +145,7 @@ def payloads(frame: pd.DataFrame | pd.Series) -> pd.Series:
         KeyError: ``frame`` is a DataFrame without a ``raw`` column.
     """
     texts = frame if isinstance(frame, pd.Series) else frame["raw"]
-    loads = json.loads
+    loads = jsonio.loads  # orjson, with json.loads' results
 
     def decode(text: Any) -> Any:
         if not isinstance(text, str):
@@ -192,7 +193,7 @@ def _frame_from_chunk(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame
     out = {}
     for name, dtype in columns.items():
         values = [row.get(name) for row in rows]
-        if dtype in _ARROW_TYPES or name in _TIME_COLUMNS:
+        if _has_arrow_form(name, dtype):
             out[name] = column_from_arrow(arrow_column(values, name, dtype), name, dtype)
         else:
             out[name] = pd.Series(values, dtype=_dtype(dtype))
@@ -212,10 +213,14 @@ def batch_from_rows(rows: list[dict], columns: dict[str, str]) -> pa.RecordBatch
     """
     arrays = []
     for name, dtype in columns.items():
-        if dtype not in _ARROW_TYPES and name not in _TIME_COLUMNS:
+        if not _has_arrow_form(name, dtype):
             raise ValueError(f"column {name!r} of dtype {dtype!r} has no Arrow form")
         arrays.append(arrow_column([row.get(name) for row in rows], name, dtype))
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+def _has_arrow_form(name: str, dtype: str) -> bool:
+    return dtype in _ARROW_TYPES or name in _TIME_COLUMNS
 
 
 def frame_from_batch(batch: pa.RecordBatch, columns: dict[str, str]) -> pd.DataFrame:
